@@ -1,0 +1,41 @@
+"""Codec layer: JPEG encode/decode backends, quantization tables, block DCT, colour, image I/O.
+
+Everything above this layer (synth, estimate, metrics, models) touches JPEG
+only through these functions, so the encoder used is always recorded.
+"""
+
+from jpegbench.codec._validate import check_pixels, check_qf, check_shift
+from jpegbench.codec.backends import (
+    BACKENDS,
+    DCT_METHODS,
+    SUBSAMPLINGS,
+    EncoderInfo,
+    decode,
+    encode,
+    encoder_info,
+    jpeg_roundtrip,
+)
+from jpegbench.codec.color import Y_DEFINITIONS, rgb_to_y, rgb_to_ycbcr, to_gray, ycbcr_to_rgb
+from jpegbench.codec.dct import block_dct, block_idct, dct_matrix
+from jpegbench.codec.header import JpegHeader, read_header
+from jpegbench.codec.imageio import (
+    IMAGE_SUFFIXES,
+    atomic_write_bytes,
+    default_max_pixels,
+    list_images,
+    png_bytes,
+    read_image,
+    sha256_bytes,
+    sha256_file,
+    write_png,
+)
+from jpegbench.codec.qtables import IJG_CHROMA, IJG_LUMA, QFEstimate, ijg_qtable, qf_from_qtables
+
+__all__ = [
+    "BACKENDS", "DCT_METHODS", "SUBSAMPLINGS", "EncoderInfo", "decode", "encode", "encoder_info",
+    "jpeg_roundtrip", "Y_DEFINITIONS", "rgb_to_y", "rgb_to_ycbcr", "to_gray", "ycbcr_to_rgb",
+    "block_dct", "block_idct", "dct_matrix", "JpegHeader", "read_header", "IMAGE_SUFFIXES",
+    "atomic_write_bytes", "default_max_pixels", "list_images", "png_bytes", "read_image",
+    "sha256_bytes", "sha256_file", "write_png", "IJG_CHROMA", "IJG_LUMA", "QFEstimate", "ijg_qtable",
+    "qf_from_qtables", "check_pixels", "check_qf", "check_shift",
+]  # fmt: skip

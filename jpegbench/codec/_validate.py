@@ -1,0 +1,44 @@
+"""Argument checks shared by the codec layer (one place, one wording)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jpegbench.errors import QualityError, ShapeError
+
+
+def check_qf(qf: object, *, name: str = "qf") -> int:
+    """Return ``qf`` as an int in 1..100 or raise :class:`QualityError`."""
+    if isinstance(qf, bool) or not isinstance(qf, (int, np.integer)):
+        raise QualityError(f"{name} must be an integer in 1..100, got {qf!r} ({type(qf).__name__})")
+    if not 1 <= int(qf) <= 100:
+        raise QualityError(f"{name} must be in 1..100, got {int(qf)}")
+    return int(qf)
+
+
+def check_pixels(pixels: object, *, name: str = "pixels", min_size: int = 1) -> np.ndarray:
+    """Return ``pixels`` if it is a uint8 ``(H, W)`` or ``(H, W, 3)`` array."""
+    if not isinstance(pixels, np.ndarray):
+        raise ShapeError(f"{name} must be a numpy uint8 array (H, W) or (H, W, 3), got {type(pixels).__name__}")
+    if pixels.dtype != np.uint8:
+        raise ShapeError(f"{name} must have dtype uint8, got {pixels.dtype}")
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] != 3):
+        raise ShapeError(f"{name} must have shape (H, W) or (H, W, 3), got {pixels.shape}")
+    if pixels.shape[0] < min_size or pixels.shape[1] < min_size:
+        raise ShapeError(
+            f"{name} must be at least {min_size}x{min_size} pixels, got {pixels.shape[0]}x{pixels.shape[1]}"
+        )
+    return pixels
+
+
+def check_shift(shift: object) -> tuple[int, int]:
+    """Return ``(dy, dx)`` with ``0 <= dy, dx <= 7`` or raise."""
+    from jpegbench.errors import InputError
+
+    try:
+        dy, dx = (int(v) for v in shift)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InputError(f"shift must be a pair (dy, dx) of integers in 0..7, got {shift!r}") from None
+    if not (0 <= dy <= 7 and 0 <= dx <= 7):
+        raise InputError(f"shift must be (dy, dx) with 0 <= dy, dx <= 7, got ({dy}, {dx})")
+    return dy, dx

@@ -1,0 +1,235 @@
+"""Read images from disk into the package's pixel convention; write files atomically.
+
+Documented conversions (``read_image``):
+
+* JPEG: decoded by the codec backend; EXIF orientation is **not** applied
+  (forensics needs the stored pixel grid: rotating moves the 8x8 grid);
+  CMYK/YCCK, 12-bit, lossless and arithmetic-coded JPEG are refused.
+* PNG/TIFF/BMP/...: ``L`` and ``RGB`` as they are; ``LA``/``RGBA`` lose
+  their alpha channel (no compositing); palette (``P``) is expanded to RGB
+  (to gray if the palette is gray); 16-bit (``I;16``) is scaled to 8 bits by
+  ``round(v / 257)``; ``1`` (bilevel) becomes 0/255 gray; other modes are refused.
+* Images with more than ``max_pixels`` pixels (default 178,956,970, Pillow's
+  limit, or the ``JPEGBENCH_MAX_PIXELS`` environment variable) are refused
+  before decoding: a decompression-bomb guard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from jpegbench.codec.backends import decode
+from jpegbench.codec.color import rgb_to_y
+from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "default_max_pixels",
+    "read_image",
+    "list_images",
+    "atomic_write_bytes",
+    "write_png",
+    "sha256_bytes",
+    "sha256_file",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+_PIL_DEFAULT_MAX = 178_956_970
+
+
+def default_max_pixels() -> int:
+    """The pixel limit in force: ``JPEGBENCH_MAX_PIXELS`` or Pillow's default."""
+    env = os.environ.get("JPEGBENCH_MAX_PIXELS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise InputError(f"JPEGBENCH_MAX_PIXELS must be an integer, got {env!r}") from None
+    return _PIL_DEFAULT_MAX
+
+
+def _is_jpeg(data: bytes) -> bool:
+    return data[:2] == b"\xff\xd8"
+
+
+def read_image(
+    path: str | Path,
+    *,
+    color: Literal["keep", "gray", "rgb"] = "keep",
+    max_pixels: int | None = None,
+    min_size: int = 1,
+) -> np.ndarray:
+    """Read an image file as uint8 pixels.
+
+    Parameters
+    ----------
+    path : path to a JPEG, PNG, ... file
+    color : {"keep", "gray", "rgb"}
+        ``"gray"`` converts RGB with the BT.601 studio-swing Y
+        (:func:`jpegbench.codec.rgb_to_y`); ``"rgb"`` repeats gray to 3 channels.
+    max_pixels : int, optional
+        Refuse larger images (default :func:`default_max_pixels`).
+    min_size : int
+        Refuse images whose height or width is below this.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W) or (H, W, 3)
+    """
+    if color not in ("keep", "gray", "rgb"):
+        raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
+    p = Path(path)
+    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{p}: is a directory, not an image") from None
+    except OSError as exc:
+        raise ImageReadError(f"{p}: cannot read ({exc.strerror})") from None
+    if not data:
+        raise ImageReadError(f"{p}: empty file")
+    try:
+        if _is_jpeg(data):
+            from jpegbench.codec.header import read_header
+
+            hdr = read_header(data)
+            _check_size(p, hdr.width, hdr.height, limit, min_size)
+            x = decode(data)
+        else:
+            x = _read_pil(p, data, limit, min_size)
+    except (ImageReadError, ImageTooLargeError) as exc:
+        msg = str(exc)
+        if not msg.startswith(str(p)):
+            msg = f"{p}: {msg.removeprefix('<bytes>: ')}"
+        raise type(exc)(msg) from None
+    if color == "gray" and x.ndim == 3:
+        x = rgb_to_y(x)
+    elif color == "rgb" and x.ndim == 2:
+        x = np.repeat(x[:, :, None], 3, axis=2)
+    return x
+
+
+def _check_size(p: Path, w: int, h: int, limit: int, min_size: int) -> None:
+    if w * h > limit:
+        raise ImageTooLargeError(
+            f"{p}: {w}x{h} = {w * h} pixels is over the limit of {limit} (set JPEGBENCH_MAX_PIXELS to raise it)"
+        )
+    if w < min_size or h < min_size:
+        raise ImageReadError(f"{p}: {w}x{h} image is smaller than the minimum {min_size}x{min_size}")
+
+
+def _read_pil(p: Path, data: bytes, limit: int, min_size: int) -> np.ndarray:
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            old = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                img = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+            _check_size(p, img.width, img.height, limit, min_size)
+            img.load()
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{p}: not an image file (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, (ImageReadError, ImageTooLargeError)):
+            raise
+        raise ImageReadError(f"{p}: cannot decode image ({exc})") from None
+    mode = img.mode
+    if mode in ("L", "RGB"):
+        return np.asarray(img).copy()
+    if mode == "LA":
+        return np.asarray(img.getchannel("L")).copy()
+    if mode in ("RGBA", "RGBX"):
+        return np.asarray(img.convert("RGB")).copy()
+    if mode in ("P", "PA"):
+        rgb = np.asarray(img.convert("RGB"))
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+            return rgb[..., 0].copy()
+        return rgb.copy()
+    if mode == "1":
+        return np.asarray(img.convert("L")).copy()
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img).astype(np.float64)
+        if mode == "I" and a.max(initial=0) <= 255:
+            return a.astype(np.uint8)
+        return np.clip(np.round(a / 257.0), 0, 255).astype(np.uint8)
+    raise UnsupportedImageError(f"{p}: image mode {mode} is not supported (expected gray or RGB)")
+
+
+def list_images(paths: list[str | Path] | str | Path) -> list[Path]:
+    """Expand files and folders (non-recursive, sorted) to image paths; missing paths raise."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageReadError(f"{p}: directory contains no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...)")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ImageReadError(f"{p}: no such file or directory")
+    return out
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """Deterministic PNG encoding (no metadata, fixed compression level)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def write_png(path: str | Path, pixels: np.ndarray) -> bytes:
+    """Write pixels as PNG atomically; returns the bytes written."""
+    data = png_bytes(pixels)
+    atomic_write_bytes(path, data)
+    return data
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
