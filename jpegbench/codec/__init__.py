@@ -29,6 +29,7 @@ from jpegbench.codec.imageio import (
     sha256_file,
     write_png,
 )
+from jpegbench.codec.inspect import inspect_jpeg
 from jpegbench.codec.qtables import IJG_CHROMA, IJG_LUMA, QFEstimate, ijg_qtable, qf_from_qtables
 
 __all__ = [
@@ -37,5 +38,5 @@ __all__ = [
     "block_dct", "block_idct", "dct_matrix", "JpegHeader", "read_header", "IMAGE_SUFFIXES",
     "atomic_write_bytes", "default_max_pixels", "list_images", "png_bytes", "read_image",
     "sha256_bytes", "sha256_file", "write_png", "IJG_CHROMA", "IJG_LUMA", "QFEstimate", "ijg_qtable",
-    "qf_from_qtables", "check_pixels", "check_qf", "check_shift",
+    "qf_from_qtables", "inspect_jpeg", "check_pixels", "check_qf", "check_shift",
 ]  # fmt: skip

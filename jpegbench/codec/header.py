@@ -49,6 +49,8 @@ class JpegHeader:
     qtables: dict[int, np.ndarray] = field(default_factory=dict)  # slot -> (8, 8) natural order
     adobe_transform: int | None = None
     orientation: int | None = None
+    scan_offset: int = 0  # byte offset of the first SOS marker
+    complete: bool = False  # an EOI marker follows the first scan
 
     @property
     def progressive(self) -> bool:
@@ -176,6 +178,10 @@ def read_header(source: str | Path | bytes) -> JpegHeader:
         elif marker == 0xDA:
             if not hdr.components:
                 raise ImageReadError(f"{name}: scan before frame header")
+            hdr.scan_offset = pos - length - 2
+            # 0xFFD9 cannot occur inside entropy-coded data (0xFF is stuffed), so an
+            # EOI after the first scan means the file was not cut short.
+            hdr.complete = data.rfind(b"\xff\xd9") > hdr.scan_offset
             return hdr
 
 

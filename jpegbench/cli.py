@@ -1,0 +1,132 @@
+"""The ``jpegbench`` command line: one subcommand per stage, each a call of one public function.
+
+Library errors (:class:`jpegbench.errors.JpegbenchError`) are caught here,
+once, and printed as a single ``error: ...`` line with exit status 2; a
+batch that skipped bad inputs exits with status 1 after a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from jpegbench import __version__
+from jpegbench.errors import JpegbenchError
+
+EXIT_OK, EXIT_SKIPPED, EXIT_ERROR = 0, 1, 2
+
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str):
+    """Register ``configure(parser)`` / ``run(args)`` for a subcommand."""
+
+    def wrap(configure):
+        def with_run(run):
+            _COMMANDS[name] = (configure, run)
+            return run
+
+        return with_run
+
+    return wrap
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _skip_summary(skipped: list[tuple[str, str]], *, skip_bad: bool = False) -> int:
+    """Print what was skipped and why; exit status 1 unless ``--skip-bad``."""
+    if not skipped:
+        return EXIT_OK
+    print(f"skipped {len(skipped)} input(s):", file=sys.stderr)
+    for path, why in skipped:
+        print(f"  {path}: {why}", file=sys.stderr)
+    return EXIT_OK if skip_bad else EXIT_SKIPPED
+
+
+# ---------------------------------------------------------------- inspect
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="JPEG files to describe")
+    p.add_argument("--json", action="store_true", help="print one JSON document (a list of records)")
+    p.add_argument("--no-tables", action="store_true", help="omit the quantization tables")
+    p.add_argument("--skip-bad", action="store_true", help="exit 0 even if some files could not be read")
+
+
+@command("inspect")(_inspect_args)
+def _inspect(args: argparse.Namespace) -> int:
+    from jpegbench.codec import inspect_jpeg
+
+    records, skipped = [], []
+    for f in args.files:
+        try:
+            records.append(inspect_jpeg(f, with_tables=not args.no_tables))
+        except JpegbenchError as exc:
+            msg = str(exc)
+            skipped.append((f, msg.removeprefix(f"{f}: ")))
+            if len(args.files) == 1:
+                raise
+    if args.json:
+        print(json.dumps(records, indent=1))
+    else:
+        for r in records:
+            qf = f"QF {r['qf']} ({r['qf_kind']}" + ("" if r["ijg_tables"] else f", non-IJG tables, confidence {r['qf_confidence']:.2f}") + ")"
+            sub = f" {r['subsampling']}" if r["subsampling"] else ""
+            orient = f", EXIF orientation {r['orientation']}" if r["orientation"] not in (None, 1) else ""
+            print(f"{r['path']}: {r['width']}x{r['height']} {r['color']}{sub}, {r['mode']} {r['coding']}, "
+                  f"{r['precision']}-bit, {r['bytes']} bytes, {qf}{orient}")
+            for i, t in enumerate(r.get("qtables", [])):
+                label = "luma" if i == 0 else f"chroma{'' if len(r['qtables']) == 2 else i}"
+                print(f"  {label:7s} " + " | ".join(" ".join(f"{v:3d}" for v in row) for row in t))
+    return _skip_summary(skipped, skip_bad=args.skip_bad)
+
+
+# ---------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jpegbench",
+        description=(
+            "JPEG forensics and degraded-dataset workbench around FBCNN (Jiang, Zhang, Timofte, ICCV 2021). "
+            "Stages: synth -> estimate -> restore -> evaluate -> report; `jpegbench demo` runs them all "
+            "on built-in images."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"jpegbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (configure, run) in _COMMANDS.items():
+        doc = (run.__doc__ or "").strip().splitlines()
+        sp = sub.add_parser(name, help=doc[0] if doc else None, description=" ".join(doc) if doc else None)
+        configure(sp)
+        sp.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jpegbench`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return int(args._run(args) or 0)
+    except JpegbenchError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except MemoryError:
+        _err("out of memory (try a smaller --tile or JPEGBENCH_MAX_PIXELS)")
+        return EXIT_ERROR
+
+
+_inspect.__doc__ = "Describe JPEG files: size, colour, subsampling, tables, QF from the tables."
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
