@@ -1,5 +1,50 @@
-"""FBCNN models: architecture, weights I/O, tiled inference, restoration methods."""
+"""FBCNN models: architecture, weights I/O, tiled inference, restoration methods.
+
+* :class:`FBCNN` -- the network, state-dict compatible with the released
+  checkpoints; ``forward(x, qf=None) -> (restored, qf_predicted)`` on the
+  0..100 QF scale.
+* :func:`load_model`, :func:`save_checkpoint` -- weights I/O through
+  ``torch.load(weights_only=True)`` only.
+* :func:`restore`, :func:`restore_batch`, :func:`pick_device` -- uint8 in,
+  uint8 out, tiled inference with one global QF.
+* :func:`get_method`, :data:`METHODS` -- jpeg, fbcnn, fbcnn-d, fbcnn-a.
+
+Training lives in :mod:`jpegbench.models.train` (imported on its own).
+"""
 
 from jpegbench.models.fbcnn import FBCNN
+from jpegbench.models.inference import (
+    COLOR_POLICIES,
+    DEFAULT_OVERLAP,
+    PRECISIONS,
+    RestoreResult,
+    pick_device,
+    receptive_field_margin,
+    restore,
+    restore_batch,
+    tile_spans,
+)
+from jpegbench.models.methods import ESTIMATORS, METHODS, Method, Restoration, get_method
+from jpegbench.models.weights import (
+    CHECKPOINT_FORMAT,
+    KNOWN_WEIGHTS,
+    SHIPPED_WEIGHTS,
+    WEIGHTS_DIR_ENV,
+    Checkpoint,
+    default_weights,
+    find_weights,
+    load_checkpoint,
+    load_model,
+    resolve_weights,
+    save_checkpoint,
+)
 
-__all__ = ["FBCNN"]
+__all__ = [
+    "FBCNN",
+    "COLOR_POLICIES", "DEFAULT_OVERLAP", "PRECISIONS", "RestoreResult", "pick_device",
+    "receptive_field_margin", "restore", "restore_batch", "tile_spans",
+    "ESTIMATORS", "METHODS", "Method", "Restoration", "get_method",
+    "CHECKPOINT_FORMAT", "KNOWN_WEIGHTS", "SHIPPED_WEIGHTS", "WEIGHTS_DIR_ENV", "Checkpoint",
+    "default_weights", "find_weights", "load_checkpoint", "load_model", "resolve_weights",
+    "save_checkpoint",
+]  # fmt: skip

@@ -88,7 +88,9 @@ class QFAttention(nn.Module):
         return x + (gamma[:, :, None, None] * self.res(x) + beta[:, :, None, None])
 
 
-def _check_config(in_nc: Any, out_nc: Any, nc: Any, nb: Any, act_mode: Any) -> tuple[int, int, tuple[int, ...], int, str]:
+def _check_config(
+    in_nc: Any, out_nc: Any, nc: Any, nb: Any, act_mode: Any
+) -> tuple[int, int, tuple[int, ...], int, str]:
     def positive_int(value: Any, name: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"FBCNN {name} must be a positive int, got {value!r}")

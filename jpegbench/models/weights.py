@@ -29,6 +29,7 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from torch import Tensor
 
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.fbcnn import FBCNN
+from jpegbench.models.inference import pick_device
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -66,6 +68,8 @@ _FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 2 * 1024**3
 WEIGHTS_DIR_ENV = "JPEGBENCH_WEIGHTS_DIR"
 _RELEASE_PAGE = "https://github.com/jiaxi-jiang/FBCNN/releases"
+# What torch.load raises on files that are not (complete) checkpoints.
+_READ_ERRORS = (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError, AttributeError)
 _ROLES = ("fbcnn", "fbcnn-a")
 
 
@@ -255,14 +259,17 @@ def _read(path: Path, max_bytes: int) -> Any:
     if size == 0:
         raise WeightsError(f"weights file {path} is empty")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # Raised for foreign pickles before they fail with a clearer error below.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower():
-            raise WeightsError(
-                f"refused to unpickle: not a plain-tensor checkpoint ({path}: {_first_line(exc)})"
-            ) from exc
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            what = f"it references {found.group(1)}" if found else "it holds more than tensors and plain containers"
+            raise WeightsError(f"refused to unpickle: not a plain-tensor checkpoint ({path}: {what})") from exc
         raise WeightsError(f"not a PyTorch checkpoint or truncated: {path} ({_first_line(exc)})") from exc
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError, AttributeError) as exc:
+    except _READ_ERRORS as exc:
         raise WeightsError(f"not a PyTorch checkpoint or truncated: {path} ({_first_line(exc)})") from exc
 
 
@@ -331,7 +338,8 @@ def infer_config(state_dict: dict[str, Tensor]) -> dict[str, Any]:
     missing = [k for k in needed if k not in state_dict or state_dict[k].ndim != 4]
     if nb == 0 or missing:
         keys = ", ".join(list(state_dict)[:4])
-        raise WeightsError(f"does not look like an FBCNN state dict: lacks {missing or ['m_down1.*.res.*']} (first keys: {keys})")
+        lacks = missing or ["m_down1.*.res.*"]
+        raise WeightsError(f"does not look like an FBCNN state dict: lacks {lacks} (first keys: {keys})")
     head = state_dict["m_head.weight"]
     nc = [int(head.shape[0])] + [int(state_dict[f"m_down{i}.{nb}.weight"].shape[0]) for i in (1, 2, 3)]
     return {
@@ -358,7 +366,9 @@ def _check_fit(model: FBCNN, sd: dict[str, Tensor], path: Path) -> None:
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
     wrong = [
-        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if k in sd and sd[k].shape != v.shape
+        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and sd[k].shape != v.shape
     ]
     if not (missing or unexpected or wrong):
         return
@@ -441,8 +451,6 @@ def load_model(
         See :func:`load_checkpoint`; also when keys or shapes differ from
         the architecture (the message lists the first few).
     """
-    from jpegbench.models.inference import pick_device
-
     target = pick_device(device)
     ckpt = load_checkpoint(path_or_name, weights_dir=weights_dir, max_bytes=max_bytes)
     try:
@@ -516,7 +524,8 @@ def save_checkpoint(
     _check_meta(meta)
     import jpegbench
 
-    meta = {"versions": {"jpegbench": jpegbench.__version__, "torch": torch.__version__}, **meta}
+    # str(): torch.__version__ is a TorchVersion, which weights_only refuses.
+    meta = {"versions": {"jpegbench": str(jpegbench.__version__), "torch": str(torch.__version__)}, **meta}
     dtype = torch.float16 if half else torch.float32
     state = {
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
