@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from jpegbench import __version__
-from jpegbench.errors import JpegbenchError
+from jpegbench.errors import JpegbenchError, QualityError
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR = 0, 1, 2
 
@@ -82,6 +82,47 @@ def _inspect(args: argparse.Namespace) -> int:
                 label = "luma" if i == 0 else f"chroma{'' if len(r['qtables']) == 2 else i}"
                 print(f"  {label:7s} " + " | ".join(" ".join(f"{v:3d}" for v in row) for row in t))
     return _skip_summary(skipped, skip_bad=args.skip_bad)
+
+
+
+# ---------------------------------------------------------------- restore
+def _device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present, else cpu)")
+
+
+def _restore_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("--method", default="fbcnn", help="jpeg, fbcnn, fbcnn-d or fbcnn-a (default fbcnn)")
+    p.add_argument("--qf", type=float, default=None,
+                   help="manual QF (1..100) for the controller instead of the predicted/estimated one")
+    p.add_argument("--weights", default=None,
+                   help="weight file (path or a known name such as fbcnn_gray.pth); default: shipped small model")
+    p.add_argument("--weights-dir", default=None, help="folder of weight files (or $JPEGBENCH_WEIGHTS_DIR)")
+    p.add_argument("--estimator", default="robust", help="dominant-QF estimator for fbcnn-d: robust or paper")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile size in pixels (multiple of 8); default: whole image, 512 above 4 Mpixel")
+    _device_arg(p)
+    p.add_argument("--out", required=True, help="output folder (PNG files and restore.csv)")
+    p.add_argument("--skip-bad", action="store_true", help="exit 0 even if some inputs were skipped")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("restore")(_restore_args)
+def _restore(args: argparse.Namespace) -> int:
+    """Restore JPEG images with FBCNN, FBCNN-D, FBCNN-A (or the identity) and record the QFs used."""
+    from jpegbench.models import restore_files
+
+    if args.qf is not None and not 1 <= args.qf <= 100:
+        raise QualityError(f"--qf must be in 1..100, got {args.qf:g}")
+    run = restore_files(args.inputs, args.out, method=args.method, qf=args.qf, weights=args.weights,
+                        weights_dir=args.weights_dir, tile=args.tile, device=args.device,
+                        estimator=args.estimator, progress=not args.quiet)
+    for row in run.table.itertuples():
+        notes = [f"{label} {v:.1f}" for label, v in (("predicted QF", row.qf_predicted), ("QF used", row.qf_used))
+                 if v is not None and v == v]
+        print(f"{row.input} -> {row.output}" + (f" ({', '.join(notes)})" if notes else ""))
+    print(f"wrote {len(run.table)} image(s) and {Path(args.out) / 'restore.csv'}")
+    return _skip_summary(run.skipped, skip_bad=args.skip_bad)
 
 
 # ---------------------------------------------------------------- main

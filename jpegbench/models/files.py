@@ -1,0 +1,94 @@
+"""Restore image files to a folder, with a per-image QF record (the ``restore`` command)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from jpegbench.codec import atomic_write_bytes, list_images, png_bytes, read_image
+from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
+from jpegbench.models.methods import get_method
+
+__all__ = ["AUTO_TILE_PIXELS", "RestoreRun", "restore_files"]
+
+#: Above this many pixels, restoration is tiled (512-pixel tiles) unless a tile is given.
+AUTO_TILE_PIXELS = 2048 * 2048
+
+
+@dataclass
+class RestoreRun:
+    """What :func:`restore_files` did: one row per restored image, and what it skipped."""
+
+    table: pd.DataFrame
+    skipped: list[tuple[str, str]]
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out_dir}: cannot create output directory ({exc.strerror})") from None
+    if not os.access(out_dir, os.W_OK):
+        raise InputError(f"{out_dir}: output directory is not writable")
+
+
+def restore_files(
+    inputs: list[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    method: str = "fbcnn",
+    qf: float | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    weights_dir: str | os.PathLike[str] | None = None,
+    tile: int | None = None,
+    device: str | None = None,
+    estimator: str = "robust",
+    max_pixels: int | None = None,
+    progress: bool = True,
+) -> RestoreRun:
+    """Restore every image of ``inputs`` (files or folders) into ``out_dir`` as PNG.
+
+    Writes ``out_dir/<stem>.png`` for each image (atomically) and
+    ``out_dir/restore.csv`` with ``input, output, method, qf_predicted,
+    qf_used, weights, seconds, width, height``. Unreadable inputs are skipped
+    and listed in :attr:`RestoreRun.skipped`; images above
+    :data:`AUTO_TILE_PIXELS` are tiled automatically.
+    """
+    out = Path(out_dir)
+    files = list_images(inputs)
+    runner = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=tile,
+                        estimator=estimator)
+    tiled = None
+    if tile is None:
+        tiled = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=512,
+                           estimator=estimator)
+    _check_out_dir(out)
+    stems = [f.stem for f in files]
+    if len(set(stems)) != len(stems):
+        raise InputError("two inputs share a file name stem; restore them into separate folders")
+    rows, skipped = [], []
+    from tqdm.auto import tqdm
+
+    for f in tqdm(files, desc=f"restore {method}", unit="img", disable=not progress or None, leave=False):
+        try:
+            x = read_image(f, max_pixels=max_pixels, min_size=8)
+            use = tiled if tiled is not None and x.shape[0] * x.shape[1] > AUTO_TILE_PIXELS else runner
+            r = use(x, qf=qf)
+            dest = out / f"{f.stem}.png"
+            atomic_write_bytes(dest, png_bytes(r.image))
+        except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
+            # A bad image is skipped; anything else (weights, device) stops the run.
+            skipped.append((str(f), str(exc).removeprefix(f"{f}: ")))
+            continue
+        rows.append({
+            "input": str(f), "output": str(dest), "method": method, "qf_predicted": r.qf_predicted,
+            "qf_used": r.qf_used, "weights": r.weights, "seconds": r.seconds,
+            "width": x.shape[1], "height": x.shape[0],
+        })
+    table = pd.DataFrame(rows, columns=["input", "output", "method", "qf_predicted", "qf_used", "weights",
+                                        "seconds", "width", "height"])
+    atomic_write_bytes(out / "restore.csv", table.to_csv(index=False).encode())
+    return RestoreRun(table, skipped)
