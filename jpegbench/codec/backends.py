@@ -27,7 +27,12 @@ BACKENDS: tuple[str, ...] = ("pillow", "jpeglib")
 SUBSAMPLINGS: tuple[str, ...] = ("4:4:4", "4:2:2", "4:2:0")
 DCT_METHODS: tuple[str, ...] = ("islow", "ifast", "float")
 _PIL_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
-_JPEGLIB_SAMP = {"4:4:4": ((1, 1), (1, 1), (1, 1)), "4:2:2": ((2, 1), (1, 1), (1, 1)), "4:2:0": ((2, 2), (1, 1), (1, 1))}
+# jpeglib's samp_factor rows are (vertical, horizontal), the reverse of the SOF's (H, V).
+_JPEGLIB_SAMP = {
+    "4:4:4": ((1, 1), (1, 1), (1, 1)),
+    "4:2:2": ((1, 2), (1, 1), (1, 1)),
+    "4:2:0": ((2, 2), (1, 1), (1, 1)),
+}
 DEFAULT_JPEGLIB_VERSION = "turbo210"
 
 
@@ -99,7 +104,9 @@ def encode(
     dct_method : {"islow", "ifast", "float"}
         Forward DCT; Pillow only offers ``islow``.
     progressive : bool
-        Write a progressive file (Pillow backend only).
+        Write a progressive file (Pillow backend only). mozjpeg versions of
+        the ``jpeglib`` backend write progressive files whatever this says
+        (mozjpeg's defaults), and use trellis quantization.
 
     Returns
     -------
@@ -136,7 +143,17 @@ def encode(
 def _jpeglib_encode(pixels: np.ndarray, qf: int, version: str, subsampling: str, dct_method: str) -> bytes:
     import jpeglib
 
+    from jpegbench.codec.qtables import ijg_qtable
+
     x = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    # Explicit tables, not ``qt=qf``: jpeglib's quality path calls jpeg_set_quality
+    # with force_baseline=FALSE (16-bit "extended" tables above 255 for qf < 24),
+    # and mozjpeg scales its own base tables; IJG baseline tables are what
+    # Pillow/OpenCV write and what qf_from_qtables recognises.
+    if pixels.ndim == 3:
+        qt, tbl_no = np.stack([ijg_qtable(qf), ijg_qtable(qf, chroma=True)]), np.array([0, 1, 1])
+    else:
+        qt, tbl_no = ijg_qtable(qf)[None], np.array([0])
     fd, tmp = tempfile.mkstemp(suffix=".jpg")
     os.close(fd)
     try:
@@ -145,7 +162,7 @@ def _jpeglib_encode(pixels: np.ndarray, qf: int, version: str, subsampling: str,
             if pixels.ndim == 3:
                 im.samp_factor = _JPEGLIB_SAMP[subsampling]
             method = {"islow": jpeglib.JDCT_ISLOW, "ifast": jpeglib.JDCT_IFAST, "float": jpeglib.JDCT_FLOAT}[dct_method]
-            im.write_spatial(tmp, qt=qf, dct_method=method)
+            im.write_spatial(tmp, qt=qt, quant_tbl_no=tbl_no, dct_method=method)
         with open(tmp, "rb") as f:
             return f.read()
     except Exception as exc:  # jpeglib raises bare Exception
@@ -203,6 +220,11 @@ def _pillow_decode(data: bytes) -> np.ndarray:
 def _jpeglib_decode(data: bytes, version: str) -> np.ndarray:
     import jpeglib
 
+    # libjpeg only warns on a truncated file ("Premature end of JPEG file") and pads
+    # it with grey; Pillow raises. FF D9 cannot occur inside entropy-coded data
+    # (0xFF is stuffed there), so a missing EOI after the first scan means truncation.
+    if data.rfind(b"\xff\xd9") < data.find(b"\xff\xda"):
+        raise ImageReadError("truncated JPEG (no end-of-image marker after the scan data)")
     fd, tmp = tempfile.mkstemp(suffix=".jpg")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -38,4 +38,5 @@ def block_dct(x: np.ndarray) -> np.ndarray:
 def block_idct(coeffs: np.ndarray) -> np.ndarray:
     """Inverse of :func:`block_dct`."""
     b = _blocks(coeffs)
-    return np.einsum("ik,...akbl,jl->...aibj", _C, b, _C).reshape(np.shape(coeffs))
+    # X = C.T @ D @ C per block (C is orthonormal, so C.T is its inverse).
+    return np.einsum("ki,...akbl,lj->...aibj", _C, b, _C).reshape(np.shape(coeffs))
