@@ -1,0 +1,160 @@
+"""Benchmarks of corpus synthesis (pytest-benchmark; skipped by default).
+
+Run::
+
+    pytest tests/benchmarks/test_synth_bench.py --benchmark-enable -s
+
+Methodology: the same source images in the same run (LIVE1 gray from
+``../shared`` when present, else synthetic 512x512 images); one warm-up run,
+then the median of ``ROUNDS`` rounds; a fresh output directory for every round;
+fixed seeds. Ratios are printed and stored in ``extra_info``; they are not
+asserted (the machine is shared, timings are noisy).
+
+* ``test_synth_overhead``: :func:`synthesize` (workers=1) against a bare loop
+  that does the same unavoidable work: decode each source once, run the JPEG
+  chain with the codec, write the final JPEG bytes and the ground-truth PNG
+  (encoded once per image, as the corpus writer does). Goal: overhead < 15 %.
+* ``test_synth_workers``: ``workers=2`` against ``workers=1`` on a larger
+  corpus. Goal: speed-up >= 1.7x on 2 free cores. The same test measures the
+  speed-up two processes get on a pure-CPU task in the same run (``machine``)
+  so that a busy machine is visible: ``efficiency = speed-up / machine``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jpegbench.codec import decode, encode, png_bytes, read_image, write_png
+from jpegbench.synth import load_recipe, synthesize
+
+ROUNDS = 3
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+RECIPE = """
+name = "bench"
+seed = 0
+color = "gray"
+[source]
+path = "{src}"
+limit = {n}
+[[stages]]
+op = "jpeg"
+qf = [10, 30, 50]
+[[stages]]
+op = "shift"
+shift = [4, 4]
+[[stages]]
+op = "jpeg"
+qf = [10, 30, 50]
+"""
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> Path:
+    live1 = SHARED / "data" / "LIVE1_gray"
+    if live1.is_dir():
+        return live1
+    d = tmp_path_factory.mktemp("bench_src")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        base = np.cumsum(np.cumsum(rng.normal(0, 1, (512, 512)), 0), 1)
+        base = (base - base.min()) / (np.ptp(base) + 1e-9) * 255
+        write_png(d / f"s{i:02d}.png", np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8))
+    return d
+
+
+def _recipe(tmp: Path, src: Path, n: int):
+    p = tmp / f"bench{n}.toml"
+    p.write_text(RECIPE.format(src=src.as_posix(), n=n))
+    return load_recipe(p)
+
+
+def _bare_loop(recipe, out: Path) -> None:
+    (out / "lq").mkdir(parents=True)
+    (out / "hq").mkdir()
+    cache: dict[Path, tuple[np.ndarray, bytes]] = {}
+    for s in recipe.samples():
+        if s.source not in cache:
+            x = read_image(s.source, color="gray")
+            cache = {s.source: (x, png_bytes(x[4:, 4:]))}
+        x, hq = cache[s.source]
+        qf1, qf2 = s.stages[0].qf, s.stages[2].qf
+        data = encode(decode(encode(x, qf1))[4:, 4:], qf2)
+        (out / s.lq_path).write_bytes(data)
+        (out / s.hq_path).write_bytes(hq)
+
+
+def _median_time(fn, root: Path) -> float:
+    times = []
+    for k in range(ROUNDS + 1):  # first round: warm-up
+        out = root / f"r{k}"
+        t0 = time.perf_counter()
+        fn(out)
+        times.append(time.perf_counter() - t0)
+        shutil.rmtree(out)
+    return statistics.median(times[1:])
+
+
+def _pedantic(benchmark, fn, root: Path):
+    counter = iter(range(10**6))
+
+    def setup():
+        return (root / f"b{next(counter)}",), {}
+
+    benchmark.pedantic(fn, setup=setup, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    return benchmark.stats.stats.median
+
+
+def test_synth_overhead(benchmark, sources, tmp_path):
+    recipe = _recipe(tmp_path, sources, 8)
+    n = len(recipe.samples())
+    bare = _median_time(lambda out: _bare_loop(recipe, out), tmp_path / "bare")
+    synth = _pedantic(benchmark, lambda out: synthesize(recipe, out, workers=1, progress=False), tmp_path)
+    overhead = synth / bare - 1
+    benchmark.extra_info.update(samples=n, bare_s=bare, synth_s=synth, overhead=overhead)
+    print(
+        f"\nsynth overhead: {n} samples, bare loop {n / bare:.1f} img/s, synthesize {n / synth:.1f} img/s, "
+        f"overhead {100 * overhead:+.1f} % (goal < 15 %)"
+    )
+
+
+def _machine_speedup() -> float:
+    """Speed-up of 2 processes over 1 on a pure-CPU task (pbkdf2), as the corpus writer's pool runs them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from jpegbench.synth.corpus import _mp_context
+
+    work = functools.partial(hashlib.pbkdf2_hmac, "sha256", b"jpegbench", b"salt")
+    jobs = [200_000] * 8
+    with ProcessPoolExecutor(2, mp_context=_mp_context()) as ex:
+        list(ex.map(work, [1, 1]))  # workers started
+        t0 = time.perf_counter()
+        list(ex.map(work, jobs))
+        two = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for n in jobs:
+        work(n)
+    return (time.perf_counter() - t0) / two
+
+
+def test_synth_workers(benchmark, sources, tmp_path):
+    recipe = _recipe(tmp_path, sources, 16)
+    n = len(recipe.samples())
+    one = _median_time(lambda out: synthesize(recipe, out, workers=1, progress=False), tmp_path / "w1")
+    two = _pedantic(benchmark, lambda out: synthesize(recipe, out, workers=2, progress=False), tmp_path)
+    machine = _machine_speedup()
+    speedup = one / two
+    benchmark.extra_info.update(samples=n, workers1_s=one, workers2_s=two, speedup=speedup, machine=machine)
+    print(
+        f"\nsynth workers: {n} samples, workers=1 {n / one:.1f} img/s, workers=2 {n / two:.1f} img/s, "
+        f"speed-up {speedup:.2f}x (goal >= 1.7x); pure-CPU speed-up of 2 processes on this machine now "
+        f"{machine:.2f}x, efficiency {speedup / machine:.2f}"
+    )
