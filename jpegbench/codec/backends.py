@@ -71,7 +71,9 @@ def encoder_info(backend: Backend = "pillow", version: str | None = None) -> Enc
 
         turbo = features.check_feature("libjpeg_turbo")
         lib = "libjpeg-turbo" if turbo else "libjpeg"
-        return EncoderInfo("pillow", lib, f"{features.version('jpg')} (Pillow {PIL.__version__})")
+        # features.version('jpg') is the libjpeg API level (6.2); the release is what tells builds apart.
+        release = features.version("libjpeg_turbo") if turbo else features.version("jpg")
+        return EncoderInfo("pillow", lib, f"{release} (Pillow {PIL.__version__})")
     import jpeglib
 
     v = version or DEFAULT_JPEGLIB_VERSION

@@ -189,6 +189,12 @@ def list_images(paths: list[str | Path] | str | Path) -> list[Path]:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -196,6 +202,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -205,14 +212,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """Deterministic PNG encoding (no metadata, fixed compression level)."""
+def png_bytes(pixels: np.ndarray, *, compress_level: int = 6) -> bytes:
+    """Deterministic PNG encoding (no metadata, fixed compression level 0..9)."""
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
