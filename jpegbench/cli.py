@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Callable, Sequence
 from jpegbench import __version__
 from jpegbench.errors import InputError, JpegbenchError, QualityError
 
-EXIT_OK, EXIT_SKIPPED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
@@ -152,6 +153,83 @@ def _restore(args: argparse.Namespace) -> int:
     return _skip_summary(run.skipped, skip_bad=args.skip_bad)
 
 
+
+# ---------------------------------------------------------------- evaluate
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("corpus", metavar="CORPUS", help="corpus folder written by `jpegbench synth`")
+    p.add_argument("--methods", default="jpeg",
+                   help="comma-separated methods: jpeg, fbcnn, fbcnn-d, fbcnn-a (default jpeg)")
+    p.add_argument("--weights-dir", default=None, help="folder of weight files (or $JPEGBENCH_WEIGHTS_DIR)")
+    p.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
+                   help="weights for one method, e.g. fbcnn=fbcnn_gray.pth (repeatable)")
+    p.add_argument("--estimator", default="robust", help="dominant-QF estimator for fbcnn-d: robust or paper")
+    _device_arg(p)
+    p.add_argument("--out", default=None, help="results file (default: CORPUS/results.parquet)")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of keeping evaluated rows")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _weights_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        method, sep, path = item.partition("=")
+        if not sep or not method or not path:
+            raise InputError(f"--weights expects METHOD=PATH, got {item!r}")
+        out[method.strip()] = path.strip()
+    return out
+
+
+@command("evaluate")(_evaluate_args)
+def _evaluate(args: argparse.Namespace) -> int:
+    """Restore a corpus with each method and measure PSNR, SSIM, PSNR-B and QFs (results.parquet)."""
+    from jpegbench.report import evaluate
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    out = Path(args.out) if args.out else Path(args.corpus) / "results.parquet"
+    df = evaluate(args.corpus, methods=methods, weights_dir=args.weights_dir,
+                  weights=_weights_overrides(args.weights) or None, device=args.device, out=out,
+                  estimator=args.estimator, progress=not args.quiet, resume=not args.no_resume)
+    summary = df.groupby("method", sort=False)[["psnr", "ssim", "psnrb"]].mean()
+    print(summary.round({"psnr": 2, "ssim": 4, "psnrb": 2}).to_string())
+    print(f"wrote {len(df)} rows to {out}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- report
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results file(s) written by `jpegbench evaluate`")
+    p.add_argument("--out", default=None, help="report folder (default: report/ next to the first results file)")
+    p.add_argument("--corpus", default=None, help="corpus folder, if it moved since evaluation")
+
+
+@command("report")(_report_args)
+def _report(args: argparse.Namespace) -> int:
+    """Write report.html (self-contained), report.md, tables (CSV/MD/TeX) and figures from results."""
+    from jpegbench.report import build_report
+
+    out = Path(args.out) if args.out else Path(args.results[0]).parent / "report"
+    path = build_report(args.results if len(args.results) > 1 else args.results[0], out, corpus_dir=args.corpus)
+    print(f"report: {path}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- demo
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="jpegbench-demo", help="demo folder (default: ./jpegbench-demo)")
+    _device_arg(p)
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+
+
+@command("demo")(_demo_args)
+def _demo(args: argparse.Namespace) -> int:
+    """Run synth -> estimate -> restore -> evaluate -> report on built-in public-domain photos."""
+    from jpegbench.report import run_demo
+
+    path = run_demo(args.out, device=args.device, progress=not args.quiet)
+    print(f"report: {path}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -192,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         _err("out of memory (try a smaller --tile or JPEGBENCH_MAX_PIXELS)")
         return EXIT_ERROR
+    except Exception as exc:  # a bug, not bad input: still one line unless asked for more
+        if os.environ.get("JPEGBENCH_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set JPEGBENCH_DEBUG=1 for the traceback)")
+        return EXIT_INTERNAL
 
 
 _inspect.__doc__ = "Describe JPEG files: size, colour, subsampling, tables, QF from the tables."
