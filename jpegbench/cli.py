@@ -154,6 +154,26 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 
+
+# ---------------------------------------------------------------- train
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG", help="training config TOML, e.g. configs/fbcnn-small-gray.toml")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, curves.png)")
+    _device_arg(p)
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("train")(_train_args)
+def _train(args: argparse.Namespace) -> int:
+    """Train FBCNN (single JPEG) or FBCNN-A (double JPEG) from a config; resumes after interruption."""
+    from jpegbench.models.train import train
+
+    summary = train(args.config, args.out, resume=not args.no_resume, device=args.device, progress=not args.quiet)
+    print(json.dumps(summary, indent=1, default=str))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- evaluate
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("corpus", metavar="CORPUS", help="corpus folder written by `jpegbench synth`")
