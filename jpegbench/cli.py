@@ -113,6 +113,62 @@ def _synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+
+# ---------------------------------------------------------------- estimate
+def _estimate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders of images, or corpus folders")
+    p.add_argument("--estimator", default="robust", help="robust (default) or paper (FBCNN-D as written)")
+    p.add_argument("--backend", default="fast", help="fast (vectorised, default) or reference (real re-encoding)")
+    _device_arg(p)
+    p.add_argument("--save-curves", action="store_true", help="also write the [8, 8, n_qf] MSE curves (.npz)")
+    p.add_argument("--out", default=None, help="results table (.parquet or .csv)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout instead of lines")
+    p.add_argument("--skip-bad", action="store_true", help="exit 0 even if some inputs were skipped")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("estimate")(_estimate_args)
+def _estimate(args: argparse.Namespace) -> int:
+    """Estimate the last and dominant QF, first grid shift and verdict of images from MSE curves."""
+    from jpegbench.estimate.batch import estimate_inputs, write_table
+
+    if args.out and Path(args.out).suffix not in (".parquet", ".csv"):
+        raise InputError(f"--out must end in .parquet or .csv, got {args.out}")
+    run = estimate_inputs(args.inputs, estimator=args.estimator, backend=args.backend, device=args.device,
+                          save_curves=args.save_curves, progress=not args.quiet)
+    if args.out:
+        write_table(run.table, args.out)
+        if args.save_curves and run.curves:
+            import io
+
+            import numpy as np
+
+            from jpegbench.codec import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.savez_compressed(buf, paths=np.array(list(run.curves)), mse=np.stack(list(run.curves.values())))
+            atomic_write_bytes(Path(args.out).with_suffix(".curves.npz"), buf.getvalue())
+    if args.json:
+        summary = {"images": len(run.table), "skipped": [{"path": p, "reason": r} for p, r in run.skipped],
+                   "estimator": args.estimator, "backend": args.backend,
+                   "results": run.table.drop(columns=[c for c in run.table if c.startswith("true_")]).to_dict("records")}
+        if run.accuracy is not None:
+            summary["accuracy"] = run.accuracy.reset_index().to_dict("records")
+        print(json.dumps(summary, indent=1, default=lambda v: None if v is None or v != v else str(v)))
+    else:
+        for r in run.table.to_dict("records"):
+            tables = "" if r["qf_tables"] is None or r["qf_tables"] != r["qf_tables"] else (
+                f", tables QF {r['qf_tables']} ({r['qf_tables_kind']})")
+            print(f"{r['path']}: {r['verdict']}, last QF {r['qf_last']}, dominant QF {r['qf_dominant']}, "
+                  f"first-grid shift ({r['shift_dy']}, {r['shift_dx']}), confidence {r['confidence']:.2f}{tables}")
+        if run.accuracy is not None:
+            print("\naccuracy against the corpus manifest (%):")
+            print(run.accuracy.round(1).to_string())
+    if args.out:
+        print(f"wrote {len(run.table)} rows to {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return _skip_summary(run.skipped, skip_bad=args.skip_bad)
+
+
 # ---------------------------------------------------------------- restore
 def _device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present, else cpu)")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import numpy as np
 
-from jpegbench.errors import QualityError, ShapeError
+from jpegbench.errors import ImageReadError, QualityError, ShapeError
 
 
 def check_qf(qf: object, *, name: str = "qf") -> int:
@@ -42,3 +46,26 @@ def check_shift(shift: object) -> tuple[int, int]:
     if not (0 <= dy <= 7 and 0 <= dx <= 7):
         raise InputError(f"shift must be (dy, dx) with 0 <= dy, dx <= 7, got ({dy}, {dx})")
     return dy, dx
+
+
+def read_regular_file(path: str | os.PathLike[str], *, kind: str = "an image") -> bytes:
+    """Return the bytes of ``path``, refusing anything that is not a regular file.
+
+    Devices and pipes (``/dev/zero``, a FIFO) are refused before reading:
+    reading them never ends or blocks forever.
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise ImageReadError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise ImageReadError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ImageReadError(f"{p}: is a directory, not {kind}")
+    if not stat.S_ISREG(mode):
+        raise ImageReadError(f"{p}: not a regular file (a device, pipe or socket), not {kind}")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"{p}: cannot read ({exc.strerror or exc})") from None

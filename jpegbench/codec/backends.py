@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from jpegbench.codec._validate import check_pixels, check_qf
-from jpegbench.errors import CodecError, ImageReadError, InputError, UnsupportedImageError
+from jpegbench.errors import CodecError, ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
 
 __all__ = ["BACKENDS", "SUBSAMPLINGS", "EncoderInfo", "encoder_info", "encode", "decode", "jpeg_roundtrip"]
 
@@ -173,18 +174,27 @@ def _jpeglib_encode(pixels: np.ndarray, qf: int, version: str, subsampling: str,
         os.unlink(tmp)
 
 
-def decode(data: bytes, *, backend: Backend = "pillow", version: str | None = None) -> np.ndarray:
+def decode(
+    data: bytes, *, backend: Backend = "pillow", version: str | None = None, max_pixels: int | None = None
+) -> np.ndarray:
     """Decompress JPEG bytes to uint8 pixels (``(H, W)`` gray or ``(H, W, 3)`` RGB).
 
     Uses the library's defaults (islow IDCT, fancy upsampling), as OpenCV and
     Pillow do. Truncated data is an error, not a grey-padded image.
+    ``max_pixels`` (default :func:`jpegbench.codec.default_max_pixels`) is
+    the decompression-bomb limit, checked on the header.
 
     Raises
     ------
     ImageReadError
         Not a JPEG, or truncated/corrupt.
     UnsupportedImageError
-        CMYK/YCCK or a precision other than 8 bits.
+        CMYK/YCCK, a precision other than 8 bits, lossless/hierarchical or
+        arithmetic coding (not every libjpeg of the jpeglib backend decodes
+        it; refused everywhere so that backends agree).
+    ImageTooLargeError
+        More pixels than :func:`jpegbench.codec.default_max_pixels`, checked
+        on the header before anything is decoded.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"decode expects JPEG bytes, got {type(data).__name__}")
@@ -198,6 +208,16 @@ def decode(data: bytes, *, backend: Backend = "pillow", version: str | None = No
         raise UnsupportedImageError(f"{hdr.precision}-bit JPEG is not supported (8-bit only)")
     if hdr.mode in ("lossless", "differential-sequential", "differential-progressive", "differential-lossless"):
         raise UnsupportedImageError(f"{hdr.mode} JPEG is not supported")
+    if hdr.coding == "arithmetic":
+        raise UnsupportedImageError("arithmetic-coded JPEG is not supported (Huffman coding only)")
+    from jpegbench.codec.imageio import default_max_pixels  # imageio imports this module
+
+    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
+    if hdr.width * hdr.height > limit:
+        raise ImageTooLargeError(
+            f"{hdr.width}x{hdr.height} = {hdr.width * hdr.height} pixels is over the limit of {limit} "
+            "(set JPEGBENCH_MAX_PIXELS to raise it)"
+        )
     if backend == "pillow":
         return _pillow_decode(bytes(data))
     return _jpeglib_decode(bytes(data), version or DEFAULT_JPEGLIB_VERSION)
@@ -208,7 +228,15 @@ def _pillow_decode(data: bytes) -> np.ndarray:
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():
+            # decode() has checked the size against our own limit; Pillow's would warn or refuse differently.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                img = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+        with img:
             img.load()
             if img.mode not in ("L", "RGB"):
                 raise UnsupportedImageError(f"JPEG with mode {img.mode} is not supported")

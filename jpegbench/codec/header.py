@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jpegbench.codec._validate import read_regular_file
 from jpegbench.errors import ImageReadError
 
 __all__ = ["JpegHeader", "read_header", "ZIGZAG"]
@@ -125,14 +126,7 @@ def read_header(source: str | Path | bytes) -> JpegHeader:
         data, name = bytes(source), "<bytes>"
     else:
         name = str(source)
-        try:
-            data = Path(source).read_bytes()
-        except FileNotFoundError:
-            raise ImageReadError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise ImageReadError(f"{name}: is a directory, not a JPEG file") from None
-        except OSError as exc:
-            raise ImageReadError(f"{name}: cannot read ({exc.strerror})") from None
+        data = read_regular_file(source, kind="a JPEG file")
     if len(data) == 0:
         raise ImageReadError(f"{name}: empty file")
     if data[:2] != b"\xff\xd8":
@@ -161,6 +155,8 @@ def read_header(source: str | Path | bytes) -> JpegHeader:
         pos += length
         if marker == 0xDB:
             _parse_dqt(seg, hdr, name)
+        elif marker == 0xC4:
+            _check_dht(seg, name)
         elif marker in _SOF:
             hdr.mode, hdr.coding = _SOF[marker]
             if len(seg) < 6:
@@ -198,3 +194,15 @@ def _parse_dqt(seg: bytes, hdr: JpegHeader, name: str) -> None:
         table[ZIGZAG] = vals
         hdr.qtables[tq] = table.reshape(8, 8)
         i += 1 + size
+
+
+def _check_dht(seg: bytes, name: str) -> None:
+    # The structure libjpeg checks ("Bogus Huffman table definition"): class 0/1,
+    # slot 0..3, at most 256 codes, and the code values inside the segment.
+    i = 0
+    while i < len(seg):
+        counts = seg[i + 1 : i + 17]
+        n = sum(counts)
+        if len(counts) != 16 or seg[i] >> 4 > 1 or seg[i] & 15 > 3 or n > 256 or i + 17 + n > len(seg):
+            raise ImageReadError(f"{name}: corrupt Huffman table segment")
+        i += 17 + n

@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from jpegbench.codec._validate import read_regular_file
 from jpegbench.codec.backends import decode
 from jpegbench.codec.color import rgb_to_y
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
@@ -87,14 +88,7 @@ def read_image(
         raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
     p = Path(path)
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ImageReadError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{p}: is a directory, not an image") from None
-    except OSError as exc:
-        raise ImageReadError(f"{p}: cannot read ({exc.strerror})") from None
+    data = read_regular_file(p, kind="an image")
     if not data:
         raise ImageReadError(f"{p}: empty file")
     try:
@@ -103,7 +97,7 @@ def read_image(
 
             hdr = read_header(data)
             _check_size(p, hdr.width, hdr.height, limit, min_size)
-            x = decode(data)
+            x = decode(data, max_pixels=limit)
         else:
             x = _read_pil(p, data, limit, min_size)
     except (ImageReadError, ImageTooLargeError) as exc:
@@ -196,9 +190,18 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    Raises
+    ------
+    InputError
+        The folder does not exist, is not a folder, or cannot be written to.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:  # missing folder, a file in the way, read-only, permission denied
+        raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

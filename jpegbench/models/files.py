@@ -69,6 +69,9 @@ def restore_files(
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
         raise InputError("two inputs share a file name stem; restore them into separate folders")
+    clobbered = [f for f in files if (out / f"{f.stem}.png").resolve() == f.resolve()]
+    if clobbered:
+        raise InputError(f"{clobbered[0]}: the output would overwrite this input; choose another --out folder")
     rows, skipped = [], []
     from tqdm.auto import tqdm
 

@@ -422,7 +422,10 @@ def synthesize(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CorpusError(f"{out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent is a file, read-only file system, permission denied
+        raise CorpusError(f"{out}: cannot create the corpus directory ({exc.strerror or exc})") from None
     specs = recipe.samples()
     info = _corpus_info(recipe)
     with DirLock(out):
