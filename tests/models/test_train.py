@@ -1,0 +1,359 @@
+"""Tests for jpegbench.models.train: short runs, resume, config validation, test-set guard, shipped weights.
+
+Training runs here are a few steps of a tiny FBCNN on 16x16 patches of
+synthetic images, so the file runs in seconds on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jpegbench.codec import jpeg_roundtrip, write_png
+from jpegbench.errors import ConfigError, InputError, LockError
+from jpegbench.models.train import LOG_COLUMNS, TrainConfig, check_not_test_data, export_weights, load_config, train
+from jpegbench.models.weights import SHIPPED_WEIGHTS, load_checkpoint, load_model, shipped_weights_dir
+
+from .conftest import make_image
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for i in range(5):
+        write_png(folder / f"img{i}.png", make_image(40, 48, seed=i))
+    return folder
+
+
+def tiny_config(image_dir: Path, **changes) -> TrainConfig:
+    base = dict(
+        name="tiny",
+        nc=(8, 16, 16, 16),
+        nb=1,
+        train_dir=str(image_dir),
+        val_count=1,
+        patch_size=16,
+        batch_size=2,
+        steps=6,
+        lr=1e-3,
+        milestones=(4,),
+        log_every=1,
+        val_every=3,
+        checkpoint_every=2,
+        val_qfs=(20,),
+        val_crop=0,
+        num_threads=1,
+    )
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def total_variation(x: np.ndarray) -> float:
+    x = x.astype(np.float64)
+    return float(np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean())
+
+
+# -- smoke: a short run writes its outputs ------------------------------------------
+
+
+def test_short_run_writes_log_checkpoints_and_plot(image_dir, tmp_path):
+    out = tmp_path / "run"
+    result = train(tiny_config(image_dir), out, progress=False, device="cpu")
+    assert result["step"] == 6
+    for name in ("last.pt", "best.pt", "log.csv", "curves.png"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".*.part")) and not (out / ".lock").exists()
+    rows = read_log(out / "log.csv")
+    assert tuple(rows[0]) == LOG_COLUMNS
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [bool(r["val_psnr"]) for r in rows] == [False, False, True, False, False, True]
+    assert float(rows[-1]["lr"]) == pytest.approx(1e-3 * 0.5)  # MultiStep milestone at step 4
+    assert result["best_val_psnr"] == pytest.approx(max(float(r["val_psnr"]) for r in rows if r["val_psnr"]), abs=1e-4)
+    model = load_model(out / "best.pt", device="cpu")  # best.pt is a plain jpegbench checkpoint
+    assert model.config["nc"] == [8, 16, 16, 16]
+    assert model.checkpoint_meta["steps"] == result["best_step"]
+    assert model.checkpoint_meta["train_config"]["data"]["patch_size"] == 16
+
+
+def test_loss_goes_down_on_a_fixed_batch(image_dir, tmp_path):
+    # 30 steps at a high lr on one image: the L1 term must drop.
+    cfg = tiny_config(image_dir, steps=30, lr=2e-3, milestones=(), val_every=30, checkpoint_every=30, augment=False)
+    train(cfg, tmp_path / "run", progress=False, device="cpu")
+    l1 = [float(r["l1"]) for r in read_log(tmp_path / "run" / "log.csv")]
+    assert np.mean(l1[-5:]) < np.mean(l1[:5])
+
+
+def test_teacher_forcing_conditions_on_the_true_qf(image_dir, tmp_path, monkeypatch):
+    from jpegbench.models.fbcnn import FBCNN
+
+    seen = []
+    forward = FBCNN.forward
+
+    def spy(self, x, qf=None):
+        seen.append(qf)
+        return forward(self, x, qf)
+
+    monkeypatch.setattr(FBCNN, "forward", spy)
+    train(tiny_config(image_dir, steps=2, val_every=2, qf_teacher_prob=1.0), tmp_path / "run", progress=False)
+    assert seen[0] is not None and seen[0].shape == (2,) and torch.all((seen[0] >= 5) & (seen[0] <= 95))
+
+
+def test_double_samples_have_no_qf_loss(image_dir, tmp_path):
+    cfg = tiny_config(image_dir, degradation="double", shift="nonaligned", steps=2, val_every=2)
+    train(cfg, tmp_path / "run", progress=False, device="cpu")
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert all(float(r["qf_loss"]) == 0.0 for r in rows)
+    assert all(float(r["loss"]) == pytest.approx(float(r["l1"])) for r in rows)
+
+
+@pytest.mark.parametrize("in_nc", [1, 3])
+def test_identity_init_returns_the_input(in_nc):
+    from jpegbench.models.fbcnn import FBCNN
+    from jpegbench.models.train import identity_init
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = identity_init(FBCNN(in_nc=in_nc, nc=(8, 16, 16, 16), nb=2))
+    x = torch.rand(2, in_nc, 24, 40, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for qf in (None, 10, 90):
+            restored, _ = model(x, qf=qf)
+            torch.testing.assert_close(restored, x, rtol=0, atol=1e-6)
+    restored, _ = model(x)
+    restored.abs().mean().backward()
+    assert model.m_up1[0].weight.grad.abs().sum() > 0  # the zeroed layers still learn
+
+
+def test_identity_init_run_starts_at_the_jpeg_psnr(image_dir, tmp_path):
+    cfg = tiny_config(image_dir, identity_init=True, lr=1e-6, steps=1, val_every=1, milestones=())
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result["val_psnr"]["mean"] == pytest.approx(result["jpeg_psnr"]["mean"], abs=0.05)
+
+
+# -- resume --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("teacher", [0.0, 0.5])
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(image_dir, tmp_path, teacher):
+    cfg = tiny_config(image_dir, qf_teacher_prob=teacher, qf_head_lr_mult=3.0)
+    full = train(cfg, tmp_path / "full", progress=False, device="cpu")
+    part = train(cfg, tmp_path / "split", progress=False, device="cpu", until_step=3)
+    assert part["step"] == 3
+    state = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert state["training"]["step"] == 3
+    resumed = train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert resumed["step"] == full["step"] == 6
+    a = load_checkpoint(tmp_path / "full" / "last.pt").state_dict
+    b = load_checkpoint(tmp_path / "split" / "last.pt").state_dict
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_log(tmp_path / "split" / "log.csv")) == strip(read_log(tmp_path / "full" / "log.csv"))
+    assert resumed["best_val_psnr"] == pytest.approx(full["best_val_psnr"])
+
+
+def test_resume_may_extend_steps_but_not_change_the_recipe(image_dir, tmp_path):
+    train(tiny_config(image_dir, steps=2, milestones=()), tmp_path / "run", progress=False, device="cpu")
+    more = train(tiny_config(image_dir, steps=4, milestones=()), tmp_path / "run", progress=False, device="cpu")
+    assert more["step"] == 4
+    with pytest.raises(ConfigError, match=r"data\.patch_size"):
+        train(tiny_config(image_dir, steps=6, patch_size=24), tmp_path / "run", progress=False, device="cpu")
+
+
+def test_no_resume_starts_over(image_dir, tmp_path):
+    train(tiny_config(image_dir, steps=4), tmp_path / "run", progress=False, device="cpu")
+    train(tiny_config(image_dir, steps=2, milestones=()), tmp_path / "run", resume=False, progress=False, device="cpu")
+    assert [int(r["step"]) for r in read_log(tmp_path / "run" / "log.csv")] == [1, 2]
+
+
+def test_a_locked_output_folder_is_refused(image_dir, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text("1")  # pid 1 is always alive
+    with pytest.raises(LockError, match="another training run"):
+        train(tiny_config(image_dir), out, progress=False, device="cpu")
+
+
+def test_until_step_out_of_range(image_dir, tmp_path):
+    with pytest.raises(InputError, match="until_step"):
+        train(tiny_config(image_dir), tmp_path / "run", progress=False, until_step=7)
+
+
+# -- config validation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"channels": 2}, "model.channels"),
+        ({"nc": (8, 16, 16)}, "model.nc"),
+        ({"nb": 0}, "model.nb"),
+        ({"act_mode": "gelu"}, "model.act_mode"),
+        ({"identity_init": 1}, "model.identity_init"),
+        ({"patch_size": 20}, "data.patch_size"),
+        ({"batch_size": 0}, "data.batch_size"),
+        ({"degradation": "triple"}, "data.degradation"),
+        ({"qf_range": (50, 10)}, "data.qf_range"),
+        ({"qf_range": (0, 10)}, "data.qf_range"),
+        ({"qf2_range": (5, 101)}, "data.qf2_range"),
+        ({"double_prob": 1.5}, "data.double_prob"),
+        ({"shift": "left"}, "data.shift"),
+        ({"steps": 0}, "optim.steps"),
+        ({"lr": -1.0}, "optim.lr"),
+        ({"milestones": (5, 3)}, "optim.milestones"),
+        ({"gamma": 0.0}, "optim.gamma"),
+        ({"qf_loss_weight": -0.1}, "optim.qf_loss_weight"),
+        ({"qf_teacher_prob": 2.0}, "optim.qf_teacher_prob"),
+        ({"qf_head_lr_mult": 0}, "optim.qf_head_lr_mult"),
+        ({"seed": -1}, "train.seed"),
+        ({"val_every": 0}, "train.val_every"),
+        ({"val_qfs": (0,)}, "val.val_qfs"),
+        ({"val_double": ((10, 30, 50),)}, "val.val_double"),
+        ({"val_shift": (8, 0)}, "val.val_shift"),
+        ({"val_crop": 100}, "val.val_crop"),
+    ],
+)
+def test_invalid_config_names_the_key(image_dir, change, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        tiny_config(image_dir, **change)
+
+
+def test_config_from_dict_unknown_and_missing_keys(image_dir):
+    good = tiny_config(image_dir).to_dict()
+    assert TrainConfig.from_dict(good) == tiny_config(image_dir)
+    with pytest.raises(ConfigError, match=r"optim\.learning_rate"):
+        TrainConfig.from_dict({**good, "optim": {**good["optim"], "learning_rate": 1e-4}})
+    with pytest.raises(ConfigError, match="'epochs'"):
+        TrainConfig.from_dict({**good, "epochs": 3})
+    with pytest.raises(ConfigError, match=r"data\.train_dir"):
+        TrainConfig.from_dict({"model": good["model"]})
+
+
+def test_config_toml_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[data]\ntrain_dir = "x"\npatch_size = 12\n')
+    with pytest.raises(ConfigError, match=r"wrong\.toml: .*data\.patch_size"):
+        load_config(wrong)
+    with pytest.raises(InputError):
+        load_config(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["fbcnn-small-gray", "fbcnn-a-small-gray", "fbcnn-paper-gray"])
+def test_shipped_configs_are_valid(name):
+    cfg = load_config(CONFIGS / f"{name}.toml")
+    assert cfg.name == name
+    assert TrainConfig.from_dict(cfg.to_dict(), base_dir=cfg.base_dir) == cfg
+
+
+def test_paper_preset_has_the_paper_width():
+    cfg = load_config(CONFIGS / "fbcnn-paper-gray.toml")
+    assert (cfg.nc, cfg.nb, cfg.patch_size, cfg.lr) == ((64, 128, 256, 512), 4, 128, 1e-4)
+
+
+def test_missing_train_dir(tmp_path):
+    cfg = TrainConfig(train_dir=str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match=r"data\.train_dir"):
+        train(cfg, tmp_path / "run", progress=False)
+
+
+# -- the test sets are never training data -------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["LIVE1_gray", "live1-copy", "Classic5"])
+def test_test_set_folder_names_are_refused(tmp_path, folder):
+    src = tmp_path / folder
+    src.mkdir()
+    for i in range(3):
+        write_png(src / f"x{i}.png", make_image(40, 40, seed=i))
+    with pytest.raises(ConfigError, match="test set"):
+        train(tiny_config(src), tmp_path / "run", progress=False)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "data" / "LIVE1_gray").is_dir(), reason="needs ../shared/data/LIVE1_gray")
+def test_live1_images_under_another_name_are_refused(tmp_path):
+    src = tmp_path / "clean"
+    src.mkdir()
+    live1 = sorted((SHARED / "data" / "LIVE1_gray").glob("*.png"))[0]
+    shutil.copy(live1, src / "renamed_a.png")  # same bytes, other name
+    with pytest.raises(ConfigError, match="bytes equal"):
+        check_not_test_data([src / "renamed_a.png"])
+    shutil.copy(live1, src / live1.name)  # same name
+    with pytest.raises(ConfigError, match="name matches"):
+        check_not_test_data([src / live1.name])
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "data" / "LIVE1_color").is_dir(), reason="needs ../shared/data/LIVE1_color")
+def test_live1_pixels_in_another_file_are_refused(tmp_path):
+    from jpegbench.codec import read_image
+
+    live1 = sorted((SHARED / "data" / "LIVE1_color").glob("*.png"))[0]
+    gray = read_image(live1, color="gray")
+    other = tmp_path / "clean" / "other.png"
+    other.parent.mkdir()
+    write_png(other, gray)  # re-encoded: other bytes, same (gray) pixels
+    with pytest.raises(ConfigError, match="pixels equal"):
+        check_not_test_data([other], images=[gray])
+
+
+# -- export and shipped weights ---------------------------------------------------------
+
+
+def test_export_weights_half(image_dir, tmp_path):
+    train(tiny_config(image_dir, steps=3), tmp_path / "run", progress=False, device="cpu")
+    dest = export_weights(tmp_path / "run" / "best.pt", tmp_path / "small.pt", meta={"note": "test"})
+    raw = torch.load(dest, weights_only=True)
+    assert "training" not in raw
+    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values() if v.is_floating_point())
+    assert raw["meta"]["note"] == "test" and raw["meta"]["storage"] == "float16"
+    assert dest.stat().st_size < (tmp_path / "run" / "best.pt").stat().st_size
+    load_model(dest, device="cpu")
+
+
+@pytest.mark.parametrize("role", ["fbcnn", "fbcnn-a"])
+def test_shipped_weights_load_and_are_small(role):
+    path = shipped_weights_dir() / SHIPPED_WEIGHTS[role]
+    assert path.is_file(), f"{path.name} is not shipped"
+    assert path.stat().st_size <= 10 * 1024**2
+    model = load_model(path, device="cpu")
+    assert model.in_nc == 1
+    meta = model.checkpoint_meta
+    assert meta["steps"] > 0 and meta["wall_seconds"] > 0 and "BSDS500" in meta["data"]["train_dir"]
+    assert meta["storage"] == "float16"
+
+
+def test_shipped_model_lower_qf_gives_smoother_output():
+    model = load_model(shipped_weights_dir() / SHIPPED_WEIGHTS["fbcnn"], device="cpu")
+    jpeg = jpeg_roundtrip(make_image(96, 96, seed=3), 30)
+    x = torch.from_numpy(jpeg).float().div(255)[None, None]
+    with torch.no_grad():
+        smooth, _ = model(x, qf=10)
+        sharp, _ = model(x, qf=90)
+    assert total_variation(smooth[0, 0].numpy()) < total_variation(sharp[0, 0].numpy())
+
+
+def test_until_step_equal_to_zero_writes_a_start_state(image_dir, tmp_path):
+    result = train(tiny_config(image_dir), tmp_path / "run", progress=False, device="cpu", until_step=0)
+    assert result["step"] == 0 and result["best"] is None
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]["step"] == 0
