@@ -1,0 +1,40 @@
+"""Dominant-QF estimation from pixels: recompression curves over the 64 grid shifts and their readers.
+
+FBCNN-D (Jiang, Zhang, Timofte, ICCV 2021) estimates the quality of the
+strongest compression an image went through by recompressing it at every QF
+after each of the 64 8x8 grid shifts. This package computes those curves
+(:func:`mse_curves`, a pixel-domain reference backend and a fast torch one
+that reproduces it) and reads them with the paper's rule (``"paper"``) or
+with a content-normalised rule (``"robust"``).
+
+Shift convention: ``result.shift == (dy, dx)`` is the grid shift of the first
+compression as the corpus manifest writes it (rows/columns removed after
+it); ``curves.mse[dy, dx]`` is that grid's curve, computed on the crop
+:func:`crop_for_shift` ``((8 - dy) % 8, (8 - dx) % 8)``.
+
+Typical use::
+
+    from jpegbench.estimate import estimate_qf
+    r = estimate_qf(gray_uint8, estimator="robust", backend="fast")
+    r.qf_dominant, r.qf_last, r.shift, r.verdict
+"""
+
+from jpegbench.estimate.api import ESTIMATORS, estimate_file, estimate_from_curves, estimate_qf, estimate_qf_batch
+from jpegbench.estimate.curves import (
+    MIN_SIZE,
+    MSECurves,
+    crop_for_shift,
+    crop_geometry,
+    mse_curves,
+    mse_curves_batch,
+    shift_for_crop,
+)
+from jpegbench.estimate.paper import paper_estimate
+from jpegbench.estimate.result import VERDICTS, FileEstimate, QFEstimateResult
+from jpegbench.estimate.robust import robust_estimate
+
+__all__ = [
+    "ESTIMATORS", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult", "VERDICTS", "crop_for_shift",
+    "crop_geometry", "estimate_file", "estimate_from_curves", "estimate_qf", "estimate_qf_batch", "mse_curves",
+    "mse_curves_batch", "paper_estimate", "robust_estimate", "shift_for_crop",
+]  # fmt: skip

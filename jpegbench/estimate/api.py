@@ -1,0 +1,132 @@
+"""Public entry points: estimate the QFs of pixels, of a batch of images, or of a JPEG file."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from jpegbench.codec import qf_from_qtables, read_header, read_image
+from jpegbench.errors import InputError
+from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
+from jpegbench.estimate.paper import paper_estimate
+from jpegbench.estimate.result import FileEstimate, QFEstimateResult
+from jpegbench.estimate.robust import robust_estimate
+
+__all__ = ["ESTIMATORS", "estimate_qf", "estimate_qf_batch", "estimate_file", "estimate_from_curves"]
+
+ESTIMATORS = {"robust": robust_estimate, "paper": paper_estimate}
+_CURVE_KEYS = ("qfs", "codec", "codec_version", "chunk_blocks", "num_threads", "luma")
+
+
+def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **params: Any) -> QFEstimateResult:
+    """Run an estimator on precomputed curves (``params`` go to the estimator)."""
+    if estimator not in ESTIMATORS:
+        raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    fn = ESTIMATORS[estimator]
+    accepted = [k for k in inspect.signature(fn).parameters if k != "curves"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InputError(f"unknown option(s) {unknown} for the {estimator!r} estimator; it accepts {accepted}")
+    return fn(curves, **params)
+
+
+def estimate_qf(
+    pixels: np.ndarray | None,
+    *,
+    estimator: str = "robust",
+    backend: CurveBackend = "fast",
+    device: object = None,
+    curves: MSECurves | None = None,
+    **params: Any,
+) -> QFEstimateResult:
+    """Estimate the last and the dominant JPEG quality of an image from its pixels.
+
+    Parameters
+    ----------
+    pixels : ndarray, uint8, (H, W) or (H, W, 3), or None
+        The decoded image (RGB is reduced to luma, see :func:`mse_curves`).
+        May be None when ``curves`` is given.
+    estimator : {"robust", "paper"}
+        :func:`jpegbench.estimate.robust.robust_estimate` (default) or the
+        literal FBCNN-D rule :func:`jpegbench.estimate.paper.paper_estimate`.
+    backend : {"fast", "reference"}
+        How the curves are computed (ignored when ``curves`` is given).
+    device : str or torch.device, optional
+        For the fast backend.
+    curves : MSECurves, optional
+        Precomputed curves (all 64 shifts); skips the computation.
+    **params
+        Curve options (``qfs``, ``codec``, ``codec_version``, ``chunk_blocks``,
+        ``num_threads``, ``luma``) go to :func:`mse_curves`; everything else to the estimator.
+
+    Returns
+    -------
+    QFEstimateResult
+        ``.qf_dominant`` is the number FBCNN-D feeds its restoration network.
+    """
+    curve_kw = {k: params.pop(k) for k in _CURVE_KEYS if k in params}
+    if estimator not in ESTIMATORS:
+        raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    if curves is None:
+        if pixels is None:
+            raise InputError("estimate_qf needs pixels or curves")
+        curves = mse_curves_batch([pixels], backend=backend, device=device, **curve_kw)[0]
+    elif curve_kw:
+        raise InputError(f"curve options {sorted(curve_kw)} cannot be used with precomputed curves")
+    return estimate_from_curves(curves, estimator=estimator, **params)
+
+
+def estimate_qf_batch(
+    images: Sequence[np.ndarray],
+    *,
+    estimator: str = "robust",
+    backend: CurveBackend = "fast",
+    device: object = None,
+    **params: Any,
+) -> list[QFEstimateResult]:
+    """:func:`estimate_qf` for several images; the fast backend batches their curves."""
+    curve_kw = {k: params.pop(k) for k in _CURVE_KEYS if k in params}
+    if estimator not in ESTIMATORS:
+        raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    all_curves = mse_curves_batch(images, backend=backend, device=device, **curve_kw)
+    return [estimate_from_curves(c, estimator=estimator, **params) for c in all_curves]
+
+
+def estimate_file(
+    path: str | Path,
+    *,
+    estimator: str = "robust",
+    backend: CurveBackend = "fast",
+    device: object = None,
+    **params: Any,
+) -> FileEstimate:
+    """Estimate a JPEG file's QFs from its pixels and read its last QF from its quantization tables.
+
+    The file is decoded with the codec layer (no EXIF rotation, which would
+    move the 8x8 grid); a colour file is reduced to the luma plane its
+    encoder quantized (full-range BT.601, ``luma="bt601-full"``) unless
+    ``luma`` says otherwise.
+
+    Returns
+    -------
+    FileEstimate
+        Pixel estimate, table QF, whether the two last QFs agree, and the
+        dominant QF with the exact last QF substituted.
+
+    Raises
+    ------
+    ImageReadError
+        Not a readable JPEG file.
+    """
+    p = Path(path)
+    header = read_header(p)
+    tables = qf_from_qtables(header.component_qtables())
+    pixels = read_image(p, min_size=1)
+    params.setdefault("luma", "bt601-full")
+    result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
+    dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
+    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
+                        qf_dominant=int(dominant))  # fmt: skip

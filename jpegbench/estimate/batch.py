@@ -1,0 +1,171 @@
+"""Estimate the QFs of many images (files, folders or a corpus) into one table (the ``estimate`` command)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from jpegbench.codec import atomic_write_bytes, list_images, qf_from_qtables, read_header, read_image
+from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
+from jpegbench.estimate.api import ESTIMATORS, estimate_qf
+from jpegbench.estimate.curves import MIN_SIZE
+
+__all__ = ["EstimateRun", "estimate_inputs", "corpus_accuracy"]
+
+_TRUTH = ("sample_id", "qf1", "qf2", "shift_dy", "shift_dx", "aligned", "regime", "dominant_qf")
+
+
+@dataclass
+class EstimateRun:
+    """Rows of :func:`estimate_inputs`, the inputs it skipped, and the accuracy when ground truth was known."""
+
+    table: pd.DataFrame
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    accuracy: pd.DataFrame | None = None
+    curves: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+
+def _expand(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, dict[str, Any]]]:
+    """(path, ground truth) pairs: a corpus directory contributes its manifest's lq files."""
+    from jpegbench.synth import read_manifest
+
+    items: list[tuple[Path, dict[str, Any]]] = []
+    for inp in map(Path, inputs):
+        if inp.is_dir() and (inp / "manifest.parquet").exists():
+            manifest = read_manifest(inp)
+            for row in manifest.to_dict("records"):
+                items.append((inp / row["lq_path"], {k: row[k] for k in _TRUTH if k in row}))
+        else:
+            items.extend((p, {}) for p in list_images([inp]))
+    return items
+
+
+def _is_jpeg(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\xff\xd8"
+
+
+def estimate_inputs(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    estimator: str = "robust",
+    backend: str = "fast",
+    device: str | None = None,
+    save_curves: bool = False,
+    max_pixels: int | None = None,
+    progress: bool = True,
+) -> EstimateRun:
+    """Estimate ``qf_last``, ``qf_dominant``, the first grid shift and the verdict of every input.
+
+    Parameters
+    ----------
+    inputs : paths
+        Image files, folders of images, or corpus folders (then the manifest's
+        ground truth -- ``qf1, qf2, shift_dy, shift_dx, aligned, regime,
+        dominant_qf`` -- is joined in and :attr:`EstimateRun.accuracy` is set).
+    estimator : {"robust", "paper"}
+    backend : {"fast", "reference"}
+    device : str, optional
+        Torch device of the fast backend.
+    save_curves : bool
+        Keep each image's ``[8, 8, n_qf]`` MSE curves in :attr:`EstimateRun.curves`.
+
+    Returns
+    -------
+    EstimateRun
+        ``table`` has one row per readable image: ``path, width, height,
+        estimator, backend, qf_last, qf_dominant, qf_first, shift_dy, shift_dx,
+        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds``
+        (table columns are empty for non-JPEG files), plus ground truth for
+        corpus samples. Unreadable or too small images are listed in ``skipped``.
+    """
+    if estimator not in ESTIMATORS:
+        raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    if backend not in ("fast", "reference"):
+        raise InputError(f"backend must be 'fast' or 'reference', got {backend!r}")
+    items = _expand(inputs)
+    from tqdm.auto import tqdm
+
+    rows, skipped, curves = [], [], {}
+    for path, truth in tqdm(items, desc=f"estimate ({estimator})", unit="img", disable=not progress or None,
+                            leave=False):
+        try:
+            pixels = read_image(path, max_pixels=max_pixels, min_size=MIN_SIZE)
+            tables = None
+            if _is_jpeg(path):
+                tables = qf_from_qtables(read_header(path).component_qtables())
+            kw = {"luma": "bt601-full"} if pixels.ndim == 3 else {}
+            t0 = time.perf_counter()
+            r = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **kw)
+            seconds = time.perf_counter() - t0
+        except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
+            skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
+            continue
+        row = {
+            "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
+            "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
+            "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
+            "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
+            "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
+            "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
+        }  # fmt: skip
+        row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
+        rows.append(row)
+        if save_curves and r.curves is not None:
+            curves[str(path)] = np.asarray(r.curves.mse, dtype=np.float32)
+    table = pd.DataFrame(rows)
+    accuracy = corpus_accuracy(table) if len(table) and "true_dominant_qf" in table else None
+    return EstimateRun(table, skipped, accuracy, curves)
+
+
+def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
+    """Per manifest class, the share (%) of dominant QFs within 2, of correct shifts and of correct verdicts.
+
+    Classes split the manifest's ``regime`` by alignment and QF order:
+    ``single``, ``aligned``, ``nonaligned qf1>qf2``, ``nonaligned qf1<qf2``,
+    ``nonaligned qf1=qf2``.
+    """
+    t = table
+    single = t["true_qf2"] < 0
+    aligned = t["true_aligned"].astype(bool)
+    cls = np.select(
+        [single, aligned, t["true_qf1"] > t["true_qf2"], t["true_qf1"] < t["true_qf2"]],
+        ["single", "aligned", "nonaligned qf1>qf2", "nonaligned qf1<qf2"],
+        "nonaligned qf1=qf2",
+    )
+    verdict = np.where(single, "single", np.where(aligned, "aligned-double", "nonaligned-double"))
+    d = pd.DataFrame({
+        "class": cls,
+        "dominant_within_2": (t["qf_dominant"] - t["true_dominant_qf"]).abs() <= 2,
+        "shift_correct": (t["shift_dy"] == t["true_shift_dy"]) & (t["shift_dx"] == t["true_shift_dx"]),
+        "verdict_correct": t["verdict"] == verdict,
+    })  # fmt: skip
+    out = d.groupby("class", sort=False).agg(
+        n=("dominant_within_2", "size"),
+        dominant_within_2=("dominant_within_2", "mean"),
+        shift_correct=("shift_correct", "mean"),
+        verdict_correct=("verdict_correct", "mean"),
+    )
+    out[["dominant_within_2", "shift_correct", "verdict_correct"]] *= 100
+    out.loc[out.index.isin(["single", "aligned"]), "shift_correct"] = np.nan
+    return out
+
+
+def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a table as Parquet (``.parquet``) or CSV (anything else), atomically."""
+    import io
+
+    p = Path(path)
+    buf = io.BytesIO()
+    if p.suffix == ".parquet":
+        table.to_parquet(buf, index=False)
+    else:
+        buf.write(table.to_csv(index=False).encode())
+    atomic_write_bytes(p, buf.getvalue())
+    return p

@@ -1,0 +1,168 @@
+"""Benchmarks of jpegbench.estimate: accuracy on a LIVE1 grid, fast vs reference speed and decision agreement.
+
+Skipped by default (``--benchmark-skip`` in pyproject); run with::
+
+    pytest tests/benchmarks/test_estimate_bench.py --benchmark-only -s
+
+Methodology: fixed seeds, one torch thread (the box has two shared cores and
+the fast backend's many small ops lose more to thread hand-offs than they
+gain), a warm-up call before timed fast runs, results printed and stored in
+``extra_info``; tables are also written to ``$JPEGBENCH_BENCH_OUT`` (default
+``.benchmarks/``).
+
+(a) Accuracy: the cells of :func:`jpegbench.estimate.accuracy.grid_specs`
+    (QF1, QF2 in {5, 10, 20, ..., 90, 95}: 11 singles, 110 aligned pairs,
+    121 non-aligned pairs with a random non-zero shift), ``CELL_IMAGES``
+    LIVE1 gray images per cell (drawn without replacement, seeded), each
+    centre-cropped to ``CROP`` to keep the run under ~10 minutes. Both
+    estimators read the same fast curves. The thresholds of the robust
+    estimator were set on BSDS500, never on LIVE1.
+(b) Speed: fast vs reference curves, 64 shifts x 100 QFs, on the 768 x 512
+    LIVE1 ``bikes`` image (the most textured, so the slowest for fast).
+(c) Agreement: both estimators' decisions (qf_dominant, qf_last, shift,
+    verdict) from fast and from reference curves of ``AGREE_N`` small
+    degraded LIVE1 crops spanning the regimes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jpegbench.codec import read_image
+from jpegbench.estimate import estimate_from_curves, mse_curves, mse_curves_batch
+from jpegbench.estimate.accuracy import ChainSpec, accuracy_table, degrade, evaluate, grid_specs, table_markdown
+
+pytestmark = [pytest.mark.benchmark(group="estimate"), pytest.mark.shared]
+
+CROP = (256, 320)
+CELL_IMAGES = 1
+AGREE_N = 48
+AGREE_CROP = (96, 128)
+SEED = 2021
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+
+@pytest.fixture(scope="module")
+def live1() -> list[tuple[str, np.ndarray]]:
+    folder = SHARED / "data" / "LIVE1_gray"
+    if not folder.is_dir():
+        pytest.skip(f"needs the LIVE1 gray images at {folder}")
+    return [(p.stem, read_image(p, color="gray")) for p in sorted(folder.glob("*.png"))]
+
+
+def _out_dir() -> Path:
+    d = Path(os.environ.get("JPEGBENCH_BENCH_OUT", ".benchmarks"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _centre(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = min(size[0], x.shape[0]), min(size[1], x.shape[1])
+    top, left = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
+    return np.ascontiguousarray(x[top : top + h, left : left + w])
+
+
+def _assign(live1, specs, per_cell: int, size, rng):
+    images, names, out_specs = [], [], []
+    for s in specs:
+        for k in rng.choice(len(live1), size=per_cell, replace=False):
+            name, x = live1[k]
+            images.append(_centre(x, size))
+            names.append(name)
+            out_specs.append(s)
+    return images, names, out_specs
+
+
+def test_accuracy_grid(benchmark, live1):
+    rng = np.random.default_rng(SEED)
+    specs = grid_specs(rng=rng)
+    images, names, specs = _assign(live1, specs, CELL_IMAGES, CROP, rng)
+    holder = {}
+
+    def run():
+        holder["df"] = evaluate(images, specs, names=names, estimators=("robust", "paper"), batch=8)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    df = holder["df"]
+    table = accuracy_table(df)
+    out = _out_dir()
+    df.to_csv(out / "estimate_accuracy_rows.csv", index=False)
+    table.to_csv(out / "estimate_accuracy.csv", float_format="%.1f")
+    (out / "estimate_accuracy.md").write_text(table_markdown(table))
+    benchmark.extra_info.update(images=len(images), crop=CROP, seed=SEED, table=table.reset_index().to_dict("records"))
+    print(f"\nQF estimation accuracy: {len(images)} degraded LIVE1 gray crops {CROP}, fast curves\n")
+    print(table.to_string(float_format=lambda v: f"{v:.1f}"))
+
+
+def test_fast_vs_reference_speed(benchmark, live1):
+    x = dict(live1)["bikes"]
+    assert x.shape == (512, 768)
+    holder = {}
+
+    def fast():
+        holder["fast"] = mse_curves(x, backend="fast")
+
+    mse_curves(x[:64, :64], backend="fast")  # warm-up
+    benchmark.pedantic(fast, rounds=1, iterations=1, warmup_rounds=0)
+    t_fast = benchmark.stats.stats.median
+    t0 = time.perf_counter()
+    ref = mse_curves(x, backend="reference")
+    t_ref = time.perf_counter() - t0
+    ratio = t_ref / t_fast
+    rel = np.abs(holder["fast"].mse - ref.mse) / (ref.mse + 0.1)
+    benchmark.extra_info.update(fast_s=t_fast, reference_s=t_ref, ratio=ratio, threads=torch.get_num_threads(),
+                                max_rel_diff=float(rel.max()))  # fmt: skip
+    print(
+        f"\nmse_curves 768x512, 64 shifts x 100 QFs, {torch.get_num_threads()} thread: fast {t_fast:.2f} s, "
+        f"reference {t_ref:.2f} s, ratio {ratio:.1f}x; max |fast - ref| / (ref + 0.1) = {rel.max():.4f}"
+    )
+
+
+def test_decision_agreement(benchmark, live1):
+    rng = np.random.default_rng(SEED + 1)
+    cells = [ChainSpec(q) for q in (10, 30, 50, 75, 90, 98)]
+    cells += [ChainSpec(a, b) for a, b in [(20, 60), (30, 80), (60, 30), (50, 90)]]
+    cells += [ChainSpec(a, b, s) for a, b, s in [(20, 70, (3, 5)), (10, 50, (0, 3)), (40, 90, (6, 6)),
+                                               (80, 30, (2, 1)), (60, 60, (4, 4)), (70, 95, (5, 0))]]  # fmt: skip
+    specs = [cells[i % len(cells)] for i in range(AGREE_N)]
+    picks = rng.choice(len(live1), size=AGREE_N)
+    images = []
+    for k, s in zip(picks, specs):
+        x = live1[k][1]
+        top = int(rng.integers(0, x.shape[0] - AGREE_CROP[0]))
+        left = int(rng.integers(0, x.shape[1] - AGREE_CROP[1]))
+        images.append(degrade(np.ascontiguousarray(x[top : top + AGREE_CROP[0], left : left + AGREE_CROP[1]]), s))
+    holder = {}
+
+    def fast():
+        holder["fast"] = mse_curves_batch(images, backend="fast")
+
+    benchmark.pedantic(fast, rounds=1, iterations=1)
+    ref = [mse_curves(y, backend="reference") for y in images]
+    agree = {}
+    for est in ("robust", "paper"):
+        same = []
+        for f, r in zip(holder["fast"], ref):
+            a, b = estimate_from_curves(f, estimator=est), estimate_from_curves(r, estimator=est)
+            decision = (a.qf_dominant, a.qf_last, a.shift, a.verdict)
+            same.append(decision == (b.qf_dominant, b.qf_last, b.shift, b.verdict))
+        agree[est] = float(np.mean(same))
+    benchmark.extra_info.update(images=AGREE_N, crop=AGREE_CROP, agreement=agree)
+    print(f"\nfast vs reference decisions on {AGREE_N} degraded LIVE1 crops {AGREE_CROP}: "
+          + ", ".join(f"{k} {100 * v:.1f} % identical" for k, v in agree.items()))  # fmt: skip
