@@ -1,0 +1,41 @@
+"""Atomic file writes for report outputs (world-readable, unlike a bare ``mkstemp`` file)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give
+    (0o666 minus the umask): reports are meant to be read by others.
+    """
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def replace_into(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """``os.replace`` a finished temporary file onto ``path`` with ordinary permissions."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)

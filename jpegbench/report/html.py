@@ -1,0 +1,504 @@
+"""The report: one self-contained HTML file, its Markdown twin, tables and figures.
+
+:func:`build_report` reads a results file (:func:`jpegbench.report.evaluate`)
+and its sidecars and writes, into ``out_dir``::
+
+    report.html     one file: CSS inline, figures embedded as base64 PNG
+    report.md       the same content, figures linked from figures/
+    tables/         <name>.csv / .md / .tex
+    figures/        <name>.png / .svg
+
+It runs no model: figures that need one (flexibility, the crop strip) come
+from the sidecar files that :func:`jpegbench.report.evaluate` and
+:func:`jpegbench.report.run_demo` write, or are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jpegbench.codec import sha256_file
+from jpegbench.errors import InputError, ResultsError
+from jpegbench.report._io import write_atomic
+from jpegbench.report.evaluate import flexibility_path, read_examples, read_results
+from jpegbench.report.tables import (
+    compact_table,
+    estimator_accuracy,
+    qf_prediction_table,
+    single_jpeg_table,
+    table3,
+    to_markdown,
+    write_tables,
+)
+
+__all__ = ["SECTIONS", "PSNRB_NOTE", "build_report"]
+
+#: Section ids of report.html, in order.
+SECTIONS = ("summary", "conventions", "table3", "qf-prediction", "estimator", "figures", "provenance")
+
+PSNRB_NOTE = (
+    "With the metric conventions above, the JPEG column of the paper's Tables 1 and 2 is reproduced to every "
+    "printed digit (PSNR, SSIM and PSNR-B), and the JPEG column of Table 3 too for PSNR and SSIM. "
+    "Table 3's PSNR-B is not: the same formula gives 0.2-0.5 dB less than the paper prints. Why is an open "
+    "question (the paper's Table 3 code may compute the blocking-effect factor differently, e.g. on another "
+    "grid or image); compare PSNR-B deltas in Table 3 with that in mind."
+)
+_SHIPPED_NOTE = (
+    "The network methods here use the small gray models shipped with jpegbench (trained on BSDS500 with "
+    "jpegbench.models.train), NOT the FBCNN authors' released checkpoints: their numbers are not the paper's "
+    "and differences from the paper's FBCNN columns say nothing about FBCNN itself. For the paper's numbers, "
+    "download fbcnn_gray.pth and fbcnn_gray_double.pth and pass --weights-dir."
+)
+_Y_DEFINITION = ("gray = Y of MATLAB's rgb2ycbcr (BT.601 studio swing, rounded to uint8), the definition of "
+                 "the FBCNN/KAIR code and the LIVE1 gray test set")
+
+
+@dataclass
+class _Figure:
+    name: str
+    title: str
+    caption: str
+    png: bytes | None = None
+    note: str = ""
+
+
+@dataclass
+class _Report:
+    results: pd.DataFrame
+    metas: list[dict[str, Any]]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[_Figure] = field(default_factory=list)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The first run's metadata (conventions are checked to agree)."""
+        return self.metas[0]
+
+
+# -- figures -------------------------------------------------------------------
+
+
+def _make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, fig_dir: Path) -> list[_Figure]:
+    """Draw and save every figure; a figure whose data is missing is kept with a note instead."""
+    from jpegbench.report import figures as F
+
+    out: list[_Figure] = []
+
+    def add(name: str, title: str, caption: str, build) -> None:
+        item = _Figure(name, title, caption)
+        try:
+            fig = build()
+        except _Skip as why:
+            item.note = str(why)
+        except InputError as exc:
+            item.note = str(exc)
+        else:
+            if fig is None:
+                item.note = "not available"
+            else:
+                F.save_figure(fig, fig_dir, name)
+                item.png = (fig_dir / f"{name}.png").read_bytes()
+        out.append(item)
+
+    examples = next((e for e in map(read_examples, paths) if e is not None), None)
+    flex_file = next((flexibility_path(p) for p in paths if flexibility_path(p).is_file()), None)
+
+    def qf_heat():
+        return F.qf_heatmap_figure(df, method=next((m for m in ("fbcnn", "fbcnn-a") if m in set(df["method"])), "fbcnn"))
+
+    add("qf_heatmap", "Predicted QF over the (QF1, QF2) grid",
+        "Mean QF per cell for non-aligned double JPEG: the blind network's prediction (left, when a network was "
+        "run) and the dominant-QF estimator (right); each cell also gives the true dominant QF, min(QF1, QF2). "
+        "Where QF1 < QF2 the paper finds that FBCNN predicts QF2, the last compression, although the image is "
+        "dominated by the stronger QF1; FBCNN-D replaces the prediction with the estimate.", qf_heat)
+    add("psnr_gain", "PSNR gain over JPEG per method",
+        "Mean PSNR of each method minus that of the JPEG input (dB) per (QF1, QF2) cell, non-aligned double JPEG.",
+        lambda: F.psnr_gain_figure(df))
+
+    def mse():
+        if examples is not None and "mse_curves" in examples:
+            m = examples["meta"]
+            curves, result = F.curves_from_arrays(examples["mse_curves"], examples["mse_qfs"], m)
+            sid, q1, q2 = m["sample_id"], m["qf1"], m["qf2"]
+        else:
+            curves, result, sid, q1, q2 = _curves_from_corpus(df, corpus_dir)
+        return F.mse_curves_figure(curves, result, title=f"64 MSE curves of sample {sid} "
+                                   f"(QF1 {q1}, shift {_shift_text(df, sid)}, QF2 {q2}) with the estimate read off them")
+
+    add("mse_curves", "The 64 MSE curves of an example image",
+        "Mean squared error (8-bit units, log scale) between the JPEG image and its recompression at every QF, "
+        "one panel per position (dy, dx) of the 8x8 grid. Panel (0, 0) is the grid of the last compression "
+        "(blue mark: its QF); a dip on a shifted grid is the trace of an earlier compression (red frame and "
+        "mark: the estimator's reading).", mse)
+
+    def flex():
+        if flex_file is None:
+            raise _Skip("no flexibility data next to the results (it needs a model: `jpegbench demo` computes it; "
+                        f"or save jpegbench.report.flexibility(...) as CSV to {flexibility_path(paths[0]).name})")
+        return F.flexibility_figure(pd.read_csv(flex_file))
+
+    add("flexibility", "Flexibility: PSNR against a manual QF",
+        "Each image restored with the QF set by hand instead of the predicted one: the paper's interactive "
+        "control. Triangles mark the network's own prediction, stars the true dominant QF.", flex)
+
+    def strip():
+        if examples is None or len(examples["crops"]) <= 2:
+            raise _Skip("no example crops stored with the results (evaluate with an output file writes them)")
+        return F.crop_strip_figure(examples)
+
+    add("crop_strip", "Before and after: one example crop",
+        "A crop of the example sample: the JPEG input, each method's output and the ground truth; titles give "
+        "the whole image's PSNR and the QF the method used.", strip)
+    return out
+
+
+class _Skip(Exception):
+    pass
+
+
+def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
+    """MSE curves of the example sample, computed from the corpus (a second or so: no model)."""
+    if corpus is None or not (corpus / "manifest.parquet").is_file():
+        raise _Skip("no MSE curves stored with the results, and the corpus is not available to compute them "
+                    "(pass corpus_dir / --corpus)")
+    from jpegbench.codec import read_image, to_gray
+    from jpegbench.synth import read_manifest
+
+    manifest = read_manifest(corpus)
+    known = manifest[manifest["sample_id"].isin(set(df["sample_id"]))]
+    if known.empty:
+        raise _Skip(f"the corpus {corpus} holds none of the results' samples")
+    row = known.loc[(known["qf2"] - known["qf1"]).idxmax()]
+    from jpegbench.estimate import estimate_qf
+
+    result = estimate_qf(to_gray(read_image(corpus / row["lq_path"])))
+    return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
+
+
+def _shift_text(df: pd.DataFrame, sample_id: str) -> str:
+    rows = df[df["sample_id"] == sample_id]
+    return f"({int(rows['shift_dy'].iloc[0])}, {int(rows['shift_dx'].iloc[0])})" if not rows.empty else "?"
+
+
+# -- text ----------------------------------------------------------------------
+
+
+def _fmt(v: float, nd: int = 2, signed: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return format(float(v), f"{'+' if signed else ''}.{nd}f")
+
+
+def _summary(rep: _Report) -> list[str]:
+    df, meta = rep.results, rep.meta
+    n = df["sample_id"].nunique()
+    corpora = ", ".join(str(m.get("corpus", "?")) for m in rep.metas)
+    methods = list(dict.fromkeys(df["method"]))
+    regimes = df.drop_duplicates("sample_id")["regime"].value_counts()
+    lines = [
+        f"{n} images from corpus {corpora}, restored with {', '.join(methods)} "
+        f"({len(df)} rows; regimes: " + ", ".join(f"{k} {v}" for k, v in regimes.items()) + ").",
+    ]
+    means = df.groupby("method")[["psnr", "ssim", "psnrb"]].mean()
+    base = means.loc["jpeg"] if "jpeg" in means.index else None
+    for m in methods:
+        r = means.loc[m]
+        gain = f" ({_fmt(r['psnr'] - base['psnr'], signed=True)} dB over JPEG)" if base is not None and m != "jpeg" else ""
+        lines.append(f"{m}: mean PSNR {_fmt(r['psnr'])} dB{gain}, SSIM {_fmt(r['ssim'], 3)}, "
+                     f"PSNR-B {_fmt(r['psnrb'])} dB over all images.")
+    c = df[(df["regime"] == "complex") & (df["qf1"] < df["qf2"])]
+    for m in ("fbcnn", "fbcnn-a"):
+        sub = c[c["method"] == m]
+        if not sub.empty and sub["qf_predicted"].notna().any():
+            near2 = float(((sub["qf_predicted"] - sub["qf2"]).abs() < (sub["qf_predicted"] - sub["qf1"]).abs()).mean())
+            lines.append(f"Non-aligned double JPEG with QF1 < QF2 ({sub['sample_id'].nunique()} images): {m}'s "
+                         f"predicted QF is nearer QF2 (the last compression) than QF1 (the dominant one) for "
+                         f"{near2:.0%} of them.")
+    acc = rep.tables.get("estimator_accuracy")
+    if acc is not None and not acc.empty and "all" in acc.index:
+        lines.append(f"The {meta.get('estimator', 'robust')} dominant-QF estimator is within 2 of the dominant QF "
+                     f"for {acc.loc['all', 'estimate']:.0%} of the images"
+                     + (f" (the last quantization tables: {acc.loc['all', 'tables']:.0%})." if "tables" in acc.columns else "."))
+    return lines
+
+
+def _weights_rows(rep: _Report) -> list[list[str]]:
+    rows: dict[tuple, list[str]] = {}
+    for meta in rep.metas:
+        for m, w in (meta.get("weights") or {}).items():
+            if m == "jpeg":
+                continue
+            origin = "shipped small model (NOT the released one)" if w.get("weights_shipped") else "user-supplied"
+            row = [m, w.get("weights", ""), w.get("weights_sha256", ""), origin]
+            rows.setdefault(tuple(row), row)
+    return list(rows.values())
+
+
+def _shipped(rep: _Report) -> bool:
+    return any(w.get("weights_shipped") for meta in rep.metas for m, w in (meta.get("weights") or {}).items()
+               if m != "jpeg")
+
+
+def _conventions(rep: _Report) -> list[tuple[str, str]]:
+    df, meta = rep.results, rep.meta
+    enc = sorted({f"{a} {b}" for a, b in zip(df["encoder"], df["encoder_version"])})
+    metric = sorted({str(m.get("metric_conventions", "")) for m in rep.metas})
+    estimators = sorted({str(m.get("estimator", "?")) for m in rep.metas})
+    return [
+        ("encoder", "; ".join(enc)),
+        ("colour", ", ".join(sorted(set(df["color"])))),
+        ("Y definition", _Y_DEFINITION),
+        ("metrics", " || ".join(metric) + ("" if len(metric) == 1 else " (DIFFERENT between the results files)")),
+        ("metric inputs", "restored uint8 image against the clean (hq) image of the corpus, whole image"),
+        ("QF estimator", f"{', '.join(estimators)} (dominant QF on the JPEG image; fbcnn-d uses it)"),
+        ("QF scale", "IJG quality 1..100"),
+    ]
+
+
+def _provenance(rep: _Report) -> list[tuple[str, str]]:
+    rows = []
+    for meta in rep.metas:
+        p = Path(meta["results_file"])
+        rows += [("results file", f"{p.name} (sha256 {sha256_file(p)[:16]})"),
+                 ("corpus", str(meta.get("corpus", ""))),
+                 ("corpus manifest sha256", str(meta.get("manifest_sha256", ""))[:16]),
+                 ("recipe sha256", str(meta.get("recipe_sha256", ""))[:16] or "no recipe stored with the corpus"),
+                 ("device", str(meta.get("device", "")))]
+    versions: dict[str, set[str]] = {}
+    for meta in rep.metas:
+        for k, v in (meta.get("versions") or {}).items():
+            versions.setdefault(k, set()).add(str(v))
+    rows += [(k, " / ".join(sorted(v))) for k, v in versions.items()]
+    return rows
+
+
+def _recipes(rep: _Report) -> list[tuple[str, str]]:
+    return [(str(m.get("corpus", "")), str(m.get("recipe") or "")) for m in rep.metas]
+
+
+# -- HTML ----------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+color:#1d1d1f;line-height:1.5}
+h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+nav a{margin-right:1em}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.6em 1em;margin:1em 0}
+.warn{background:#fdecea;border-left:4px solid #d93025;padding:.6em 1em;margin:1em 0}
+.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
+th{background:#f3f4f6}td.k,th.k{text-align:left}tbody tr:nth-child(even){background:#fafafa}
+figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
+dl.kv{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0}
+"""
+
+
+def _e(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _html_table(table: pd.DataFrame, *, table_id: str | None = None) -> str:
+    shown = compact_table(table)
+    names = [n if n is not None else "" for n in shown.index.names]
+    head = "".join(f'<th class="k">{_e(n)}</th>' for n in names) + "".join(f"<th>{_e(c)}</th>" for c in shown.columns)
+    body = []
+    for key, row in zip(shown.index, shown.itertuples(index=False)):
+        key = key if isinstance(key, tuple) else (key,)
+        cells = "".join(f'<td class="k">{_e(k)}</td>' for k in key) + "".join(f"<td>{_e(v)}</td>" for v in row)
+        body.append(f"<tr>{cells}</tr>")
+    tid = f' id="{_e(table_id)}"' if table_id else ""
+    return f'<div class="scroll"><table{tid}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _kv(rows: list[tuple[str, str]]) -> str:
+    return '<dl class="kv">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def _rows_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f'<th class="k">{_e(h)}</th>' for h in header)
+    body = "".join("<tr>" + "".join(f'<td class="k">{_e(c)}</td>' for c in r) + "</tr>" for r in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+_TABLE_TEXT = {
+    "table3": ("Table 3: non-aligned double JPEG",
+               "Means of PSNR|SSIM|PSNR-B (dB|unitless|dB) per QF pair, in the layout of the FBCNN paper's Table 3 "
+               "(LIVE1 gray, shift (4, 4)). For each method: our mean, the paper's printed value and ours minus "
+               "the paper's (Δ), where the paper has the cell. Our corpus may use other images than LIVE1: the "
+               "paper column is for orientation, not a pass/fail test unless the corpus is the paper's."),
+    "single_jpeg": ("Single JPEG", "Means of PSNR|SSIM|PSNR-B per QF (the layout of the paper's Table 1)."),
+    "qf_prediction": ("QF prediction", "Mean predicted QF per QF pair for each network, which of QF1 / QF2 it "
+                      "tracks, the dominant-QF estimate and the QF of the file's last quantization tables."),
+    "estimator_accuracy": ("Estimator accuracy", "Share of images whose QF is within 2 of the dominant QF "
+                           "(min of all QFs) per regime: single JPEG, simple (aligned, or QF1 > QF2) and complex "
+                           "(non-aligned with QF1 <= QF2); and the estimator's mean absolute error in QF units."),
+}
+
+
+def _html(rep: _Report) -> str:
+    meta = rep.meta
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             f"<title>jpegbench report: {_e(Path(str(meta.get('corpus', ''))).name)}</title><style>{_CSS}</style></head><body>",
+             "<h1>jpegbench report</h1>",
+             "<nav>" + "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS) + "</nav>"]
+    parts.append('<section id="summary"><h2>Summary</h2><ul>' + "".join(f"<li>{_e(x)}</li>" for x in _summary(rep)) + "</ul>")
+    if _shipped(rep):
+        parts.append(f'<p class="warn">{_e(_SHIPPED_NOTE)}</p>')
+    parts.append("</section>")
+    recipes = "".join(f"<p>Corpus {_e(c)}:</p>" + (f"<pre>{_e(r)}</pre>" if r else "<p>No recipe was stored "
+                      "with the corpus.</p>") for c, r in _recipes(rep))
+    weights = _weights_rows(rep)
+    parts.append('<section id="conventions"><h2>Conventions</h2>' + _kv(_conventions(rep))
+                 + f'<p class="note" id="psnrb-note"><strong>PSNR-B and Table 3.</strong> {_e(PSNRB_NOTE)}</p>'
+                 + "<h3>Corpus recipe</h3>" + recipes
+                 + "<h3>Model weights</h3>"
+                 + (_rows_table(["method", "file", "sha256 (prefix)", "origin"], weights)
+                    if weights else "<p>No model was run (JPEG only).</p>")
+                 + "</section>")
+    for sid, names in (("table3", ("table3", "single_jpeg")), ("qf-prediction", ("qf_prediction",)),
+                       ("estimator", ("estimator_accuracy",))):
+        parts.append(f'<section id="{sid}">')
+        for i, name in enumerate(names):
+            title, text = _TABLE_TEXT[name]
+            t = rep.tables.get(name)
+            tag = "h2" if i == 0 else "h3"
+            parts.append(f"<{tag}>{_e(title)}</{tag}><p>{_e(text)}</p>")
+            if t is None or t.empty:
+                parts.append("<p class=\"note\">No samples of this kind in the results.</p>")
+            else:
+                parts.append(_html_table(t, table_id=f"tbl-{name}"))
+                parts.append(f'<p>Files: tables/{_e(name)}.csv, .md, .tex</p>')
+        parts.append("</section>")
+    parts.append('<section id="figures"><h2>Figures</h2>')
+    for f in rep.figures:
+        parts.append(f'<figure id="fig-{_e(f.name.replace("_", "-"))}"><h3>{_e(f.title)}</h3>')
+        if f.png is not None:
+            b64 = base64.b64encode(f.png).decode("ascii")
+            parts.append(f'<img alt="{_e(f.title)}" src="data:image/png;base64,{b64}">')
+            parts.append(f"<figcaption>{_e(f.caption)} (figures/{_e(f.name)}.png, .svg)</figcaption>")
+        else:
+            parts.append(f'<p class="note">Figure skipped: {_e(f.note)}</p>')
+        parts.append("</figure>")
+    parts.append("</section>")
+    parts.append('<section id="provenance"><h2>Provenance</h2>' + _kv(_provenance(rep)) + "</section>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _markdown(rep: _Report) -> str:
+    meta = rep.meta
+    md = ["# jpegbench report", "", "## Summary", ""]
+    md += [f"- {x}" for x in _summary(rep)]
+    if _shipped(rep):
+        md += ["", f"> **Note.** {_SHIPPED_NOTE}"]
+    md += ["", "## Conventions", ""] + [f"- **{k}**: {v}" for k, v in _conventions(rep)]
+    md += ["", f"> **PSNR-B and Table 3.** {PSNRB_NOTE}", "", "### Corpus recipe", ""]
+    for corpus, recipe in _recipes(rep):
+        md += [f"Corpus `{corpus}`:", ""]
+        md += ["```toml", recipe.rstrip(), "```", ""] if recipe else ["No recipe was stored with the corpus.", ""]
+    md += ["### Model weights", ""]
+    rows = _weights_rows(rep)
+    if rows:
+        md += ["| method | file | sha256 (prefix) | origin |", "| --- | --- | --- | --- |"]
+        md += ["| " + " | ".join(r) + " |" for r in rows]
+    else:
+        md += ["No model was run (JPEG only)."]
+    for name in ("table3", "single_jpeg", "qf_prediction", "estimator_accuracy"):
+        title, text = _TABLE_TEXT[name]
+        t = rep.tables.get(name)
+        md += ["", f"## {title}", "", text, ""]
+        md += [to_markdown(t)] if t is not None and not t.empty else ["No samples of this kind in the results."]
+    md += ["", "## Figures", ""]
+    for f in rep.figures:
+        md += [f"### {f.title}", ""]
+        md += [f"![{f.title}](figures/{f.name}.png)", "", f.caption, ""] if f.png is not None else [f"Skipped: {f.note}", ""]
+    md += ["## Provenance", ""] + [f"- **{k}**: {v}" for k, v in _provenance(rep)]
+    return "\n".join(md) + "\n"
+
+
+# -- entry point ---------------------------------------------------------------
+
+
+def _load(paths: list[Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    frames, metas = [], []
+    for p in paths:
+        df = read_results(p)
+        if df.empty:
+            raise ResultsError(f"{p}: results file has no rows")
+        metas.append({**df.attrs.get("jpegbench", {}), "results_file": p})
+        df.attrs = {}
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    dup = df.duplicated(["sample_id", "method"])
+    if dup.any():
+        r = df[dup].iloc[0]
+        raise ResultsError(f"results files overlap: sample {r['sample_id']!r} with method {r['method']!r} "
+                           "appears twice; give each (sample, method) once")
+    return df, metas
+
+
+def build_report(
+    results_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    corpus_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the HTML and Markdown report of one or more results files.
+
+    Parameters
+    ----------
+    results_path : path or sequence of paths
+        Results file(s) written by :func:`jpegbench.report.evaluate`; several
+        (e.g. a single-JPEG and a double-JPEG corpus) are reported together,
+        as long as no (sample, method) appears twice.
+    out_dir : path
+        Created if needed; ``report.html``, ``report.md``, ``tables/`` and
+        ``figures/`` are (over)written in it.
+    corpus_dir : path, optional
+        Corpus of the first results file, to draw the example image's MSE
+        curves when the results carry none; default: the corpus recorded
+        in the results, if it still exists.
+
+    Returns
+    -------
+    Path
+        ``out_dir / "report.html"``.
+
+    Raises
+    ------
+    ResultsError
+        A file is missing or not a jpegbench results file, or files overlap.
+    """
+    if isinstance(results_path, (str, os.PathLike)):
+        paths = [Path(results_path)]
+    elif isinstance(results_path, Sequence) and results_path:
+        paths = [Path(p) for p in results_path]
+    else:
+        raise InputError(f"results_path must be a path or a non-empty list of paths, got {results_path!r}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    df, metas = _load(paths)
+    rep = _Report(df, metas)
+    rep.tables = {
+        "table3": table3(df, paper=True),
+        "single_jpeg": single_jpeg_table(df),
+        "qf_prediction": qf_prediction_table(df),
+        "estimator_accuracy": estimator_accuracy(df),
+    }
+    write_tables(rep.tables, out / "tables")
+    recorded = metas[0].get("corpus")
+    corpus = Path(corpus_dir) if corpus_dir is not None else Path(recorded) if recorded else None
+    rep.figures = _make_figures(df, paths, corpus, out / "figures")
+    write_atomic(out / "report.md", _markdown(rep))
+    return write_atomic(out / "report.html", _html(rep))

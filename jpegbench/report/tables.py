@@ -1,0 +1,453 @@
+"""Paper-style tables from an evaluation results table (pandas in, pandas out).
+
+Every function takes the DataFrame that :func:`jpegbench.report.evaluate`
+returns (or :func:`jpegbench.report.read_results` reads back) and returns a
+DataFrame of means; :func:`write_tables` writes them as CSV (numbers),
+Markdown and LaTeX (formatted the way the paper prints its cells:
+``PSNR|SSIM|PSNR-B``).
+
+Means are over images; a sample counts once per method. PSNR and PSNR-B are
+in dB, SSIM is unitless.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jpegbench.errors import InputError, ResultsError
+from jpegbench.report._io import write_atomic
+from jpegbench.report.paper import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
+
+__all__ = [
+    "METHOD_ORDER",
+    "METRICS",
+    "table3",
+    "qf_prediction_table",
+    "estimator_accuracy",
+    "single_jpeg_table",
+    "compact_table",
+    "to_markdown",
+    "to_latex",
+    "write_tables",
+]
+
+#: Methods in the order the paper's columns have them; unknown ones follow.
+METHOD_ORDER = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
+#: (results column, label) of the three metrics, in the paper's cell order.
+METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnrb", "PSNR-B"))
+_DECIMALS = {"PSNR": 2, "SSIM": 3, "PSNR-B": 2}
+_REQUIRED = ("sample_id", "method", "qf1", "qf2", "regime", "dominant_qf", "aligned", "psnr", "ssim", "psnrb")
+_PAPER_ORDER = {pair: (g, i) for g, (_, pairs) in enumerate(TABLE3_GROUPS) for i, pair in enumerate(pairs)}
+
+
+def _check(results: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    if not isinstance(results, pd.DataFrame):
+        raise InputError(f"results must be a pandas DataFrame, got {type(results).__name__}")
+    missing = [c for c in (*_REQUIRED, *extra) if c not in results.columns]
+    if missing:
+        raise ResultsError(f"results table lacks column(s) {', '.join(missing)}; is it a jpegbench results table?")
+    return results
+
+
+def _methods(results: pd.DataFrame) -> list[str]:
+    present = list(dict.fromkeys(results["method"]))
+    return [m for m in METHOD_ORDER if m in present] + sorted(m for m in present if m not in METHOD_ORDER)
+
+
+def _n_jpeg(results: pd.DataFrame) -> pd.Series:
+    if "n_jpeg" in results.columns:
+        return results["n_jpeg"].astype(int)
+    return np.where(results["qf2"].astype(int) < 0, 1, 2)
+
+
+def _double_nonaligned(results: pd.DataFrame) -> pd.DataFrame:
+    """Two compressions whose grids differ by a shift (no resize): the Table 3 protocol."""
+    n = _n_jpeg(results)
+    keep = (n == 2) & ~results["aligned"].astype(bool)
+    if "shift_dy" in results.columns:
+        keep &= results["shift_dy"].astype(int) >= 0
+    return results[keep]
+
+
+def _group(qf1: int, qf2: int) -> str:
+    return "QF_1 > QF_2" if qf1 > qf2 else "QF_1 = QF_2" if qf1 == qf2 else "QF_1 < QF_2"
+
+
+def _pair_key(pair: tuple[int, int]) -> tuple:
+    g = {"QF_1 > QF_2": 0, "QF_1 = QF_2": 1, "QF_1 < QF_2": 2}[_group(*pair)]
+    return (g, *_PAPER_ORDER.get(pair, (g, 99))[1:], pair)
+
+
+def _paper3() -> pd.DataFrame:
+    return pd.DataFrame(TABLE3_GRAY_DOUBLE_NONALIGNED, columns=["group", "qf", "method", "psnr", "ssim", "psnrb"])
+
+
+def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False) -> pd.DataFrame:
+    """The FBCNN paper's Table 3: non-aligned double JPEG, means per QF pair and method.
+
+    Only samples with exactly two compressions whose grids are shifted
+    against each other (``aligned`` false, no resize) count, whatever the
+    shift; the paper used shift (4, 4) on LIVE1 gray.
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per (sample, method), as :func:`jpegbench.report.evaluate` returns.
+    paper : bool, default True
+        Add the paper's printed value (``"paper"``) and ours minus the
+        paper's (``"delta"``) next to each of our means (``"ours"``), where
+        the paper has the cell (our ``jpeg``, ``fbcnn``, ``fbcnn-d``,
+        ``fbcnn-a`` are its JPEG, FBCNN, FBCNN-D, FBCNN-A columns).
+    baselines : bool, default False
+        With ``paper``, also add the paper's other methods (DnCNN, DCSC,
+        QGAC) as paper-only columns.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(group, QF)``: group ``"QF_1 > QF_2"`` / ``"QF_1 = QF_2"`` /
+        ``"QF_1 < QF_2"`` and QF the pair as the paper prints it,
+        ``"(30,10)"``; rows in the paper's order, pairs the paper lacks
+        after those of their group. Columns ``(method, metric, value)`` with
+        metric ``PSNR`` / ``SSIM`` / ``PSNR-B`` and value ``ours`` / ``paper``
+        / ``delta``, preceded by ``("n", "", "")``, the number of images.
+        Empty (no rows) when the results hold no such samples.
+    """
+    results = _check(results)
+    d = _double_nonaligned(results)
+    methods = _methods(d) if not d.empty else []
+    pairs = sorted({(int(a), int(b)) for a, b in zip(d["qf1"], d["qf2"])}, key=_pair_key)
+    index = pd.MultiIndex.from_tuples([(_group(*p), f"({p[0]},{p[1]})") for p in pairs], names=["group", "QF"])
+    cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): []}
+    means = d.groupby(["qf1", "qf2", "method"])[["psnr", "ssim", "psnrb"]].mean() if not d.empty else None
+    counts = d.groupby(["qf1", "qf2"])["sample_id"].nunique() if not d.empty else None
+    printed = _paper3().set_index(["qf", "method"]) if paper else None
+    for p in pairs:
+        cols[("n", "", "")].append(int(counts.loc[p]))
+    for m in methods:
+        for key, label in METRICS:
+            ours = [float(means.loc[(*p, m), key]) if (*p, m) in means.index else math.nan for p in pairs]
+            cols[(m, label, "ours")] = ours
+            if paper:
+                name = PAPER_METHOD.get(m)
+                ref = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
+                cols[(m, label, "paper")] = ref
+                cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
+    if paper and baselines:
+        ours_paper = {PAPER_METHOD.get(m) for m in methods}
+        for name in dict.fromkeys(printed.index.get_level_values("method")):
+            if name in ours_paper or name in PAPER_METHOD.values():
+                continue
+            for key, label in METRICS:
+                cols[(name, label, "paper")] = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
+    out = pd.DataFrame(cols, index=index)
+    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
+    out[("n", "", "")] = out[("n", "", "")].astype(int)
+    return out
+
+
+def _lookup(printed: pd.DataFrame, qf: str, method: str | None, key: str) -> float:
+    if method is None or (qf, method) not in printed.index:
+        return math.nan
+    return float(printed.loc[(qf, method), key])
+
+
+def _tracks(mean: float, qf1: int, qf2: int) -> str:
+    if math.isnan(mean):
+        return ""
+    d1, d2 = abs(mean - qf1), abs(mean - qf2)
+    if qf1 == qf2:
+        return "QF1=QF2"
+    return "QF1" if d1 < d2 else "QF2" if d2 < d1 else "between"
+
+
+def qf_prediction_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean predicted QF per QF pair: each network's prediction and the estimators'.
+
+    Shows at a glance which compression each predictor follows: for a
+    non-aligned double JPEG with ``QF1 < QF2`` the paper finds that FBCNN
+    predicts QF2 (the last, weaker compression), while the image's quality
+    is dominated by QF1.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(regime, aligned, qf1, qf2)`` (``qf2 = -1`` for single JPEG).
+        Columns: ``n`` (images), ``dominant_qf``, then for each method with a
+        network prediction ``"<method> predicted"`` (mean ``qf_predicted``)
+        and ``"<method> tracks"`` (which of QF1 / QF2 the mean is nearer),
+        ``"estimate"`` (mean ``qf_estimated``, the dominant-QF estimator on
+        the JPEG image) and ``"tables"`` (mean QF read from the file's last
+        quantization tables).
+    """
+    results = _check(results, ("qf_predicted", "qf_estimated"))
+    if results.empty:
+        return pd.DataFrame()
+    keys = ["regime", "aligned", "qf1", "qf2"]
+    per_sample = results.drop_duplicates("sample_id").set_index("sample_id")
+    g = per_sample.groupby(keys, sort=True)
+    out = pd.DataFrame({"n": g.size(), "dominant_qf": g["dominant_qf"].mean()})
+    for m in _methods(results):
+        sub = results[results["method"] == m]
+        if sub["qf_predicted"].notna().any():
+            mean = sub.groupby(keys)["qf_predicted"].mean()
+            out[f"{m} predicted"] = mean
+            out[f"{m} tracks"] = [
+                _tracks(mean.get(k, math.nan), int(k[2]), int(k[3])) if int(k[3]) >= 0 else ""
+                for k in out.index
+            ]
+    out["estimate"] = g["qf_estimated"].mean()
+    if "qf_last_tables" in per_sample.columns:
+        out["tables"] = g["qf_last_tables"].mean()
+    return out
+
+
+def estimator_accuracy(results: pd.DataFrame, *, tolerance: int = 2) -> pd.DataFrame:
+    """Share of images whose QF estimate is within ``tolerance`` of the dominant QF, per regime.
+
+    Parameters
+    ----------
+    results : DataFrame
+    tolerance : int, default 2
+        ``|estimate - dominant_qf| <= tolerance`` counts as right.
+
+    Returns
+    -------
+    DataFrame
+        Index ``regime`` (``single``, ``simple``, ``complex``, then ``all``).
+        Columns ``n`` and, for the estimator (``estimate``), the file's last
+        tables (``tables``) and each network's prediction
+        (``"<method> predicted"``), the share right (0..1); plus
+        ``"estimate MAE"``, the estimator's mean absolute error in QF units.
+    """
+    results = _check(results, ("qf_estimated",))
+    if results.empty:
+        return pd.DataFrame()
+    per_sample = results.drop_duplicates("sample_id").set_index("sample_id")
+    truth = per_sample["dominant_qf"].astype(float)
+    sources = {"estimate": per_sample["qf_estimated"].astype(float)}
+    if "qf_last_tables" in per_sample.columns:
+        sources["tables"] = per_sample["qf_last_tables"].astype(float)
+    for m in _methods(results):
+        sub = results[results["method"] == m].set_index("sample_id")["qf_predicted"].astype(float)
+        if sub.notna().any():
+            sources[f"{m} predicted"] = sub.reindex(per_sample.index)
+    regimes = [r for r in ("single", "simple", "complex") if r in set(per_sample["regime"])]
+    regimes += sorted(set(per_sample["regime"]) - set(regimes))
+    rows = {}
+    for name in [*regimes, "all"]:
+        mask = per_sample["regime"] == name if name != "all" else pd.Series(True, index=per_sample.index)
+        row = {"n": int(mask.sum())}
+        for label, est in sources.items():
+            ok = (est[mask] - truth[mask]).abs() <= tolerance
+            row[label] = float(ok[est[mask].notna()].mean()) if est[mask].notna().any() else math.nan
+        row["estimate MAE"] = float((sources["estimate"][mask] - truth[mask]).abs().mean())
+        rows[name] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "regime"
+    out.attrs["percent"] = [c for c in out.columns if c not in ("n", "estimate MAE")]
+    return out
+
+
+def single_jpeg_table(results: pd.DataFrame, *, paper: str | None = "auto") -> pd.DataFrame:
+    """Single JPEG: means per QF and method (the layout of the paper's Table 1).
+
+    Parameters
+    ----------
+    results : DataFrame
+    paper : str or None, default "auto"
+        A Table 1 dataset (``"LIVE1"``, ``"Classic5"``, ``"BSDS500"``) whose
+        printed JPEG and FBCNN values to put next to ours, ``None`` for
+        none, or ``"auto"``: the dataset named in the corpus ``source``
+        column if every sample comes from one (e.g. ``LIVE1_gray``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``QF``; columns ``("n", "", "")`` and ``(method, metric,
+        value)`` as in :func:`table3`. Empty when there are no single JPEG samples.
+    """
+    results = _check(results)
+    d = results[(_n_jpeg(results) == 1)]
+    if d.empty:
+        return pd.DataFrame()
+    dataset = _paper_dataset(d) if paper == "auto" else paper
+    printed = pd.DataFrame(TABLE1_GRAY_SINGLE, columns=["group", "qf", "method", "psnr", "ssim", "psnrb"])
+    if dataset is not None:
+        if dataset not in set(printed["group"]):
+            raise InputError(f"paper must be one of {sorted(set(printed['group']))}, None or 'auto', got {dataset!r}")
+        printed = printed[printed["group"] == dataset].set_index(["qf", "method"])
+    qfs = sorted({int(q) for q in d["qf1"]})
+    means = d.groupby(["qf1", "method"])[["psnr", "ssim", "psnrb"]].mean()
+    counts = d.groupby("qf1")["sample_id"].nunique()
+    cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): [int(counts.loc[q]) for q in qfs]}
+    for m in _methods(d):
+        for key, label in METRICS:
+            ours = [float(means.loc[(q, m), key]) if (q, m) in means.index else math.nan for q in qfs]
+            cols[(m, label, "ours")] = ours
+            if dataset is not None:
+                ref = [_lookup(printed, str(q), PAPER_METHOD.get(m), key) for q in qfs]
+                if not all(math.isnan(v) for v in ref):
+                    cols[(m, label, "paper")] = ref
+                    cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
+    out = pd.DataFrame(cols, index=pd.Index(qfs, name="QF"))
+    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
+    out.attrs["paper_dataset"] = dataset
+    return out
+
+
+def _paper_dataset(d: pd.DataFrame) -> str | None:
+    if "source" not in d.columns:
+        return None
+    sources = {str(s).lower() for s in d["source"]}
+    for name in ("LIVE1", "Classic5", "BSDS500"):
+        if sources and all(name.lower() in s for s in sources):
+            return name
+    return None
+
+
+# -- formatting ----------------------------------------------------------------
+
+
+def _fmt(v: object, label: str, signed: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        spec = f"{'+' if signed else ''}.{_DECIMALS.get(label, 2)}f"
+        return format(float(v), spec).replace("-", "−") if signed else format(float(v), spec)
+    return str(v)
+
+
+def compact_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Strings as the paper prints them: one ``PSNR|SSIM|PSNR-B`` cell per method and value.
+
+    Columns ``(method, metric, value)`` (from :func:`table3`,
+    :func:`single_jpeg_table`) become ``"<method> <value>"`` (``"fbcnn"``,
+    ``"fbcnn paper"``, ``"fbcnn Δ"``); other tables are formatted cell by
+    cell: QFs with one decimal, the columns listed in ``table.attrs["percent"]``
+    as percentages, other floats with three.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    if table.columns.nlevels == 3 and "metric" in (table.columns.names or []):
+        out: dict[str, list[str]] = {}
+        for method, metric, value in table.columns:
+            if method == "n":
+                out["n"] = [str(int(v)) for v in table[(method, metric, value)]]
+                continue
+            name = method if value == "ours" else f"{method} {'Δ' if value == 'delta' else value}"
+            cells = [_fmt(v, metric, signed=value == "delta") for v in table[(method, metric, value)]]
+            if name in out:
+                out[name] = [f"{a}|{b}" for a, b in zip(out[name], cells)]
+            else:
+                out[name] = cells
+        return pd.DataFrame(out, index=table.index)
+    out2 = {}
+    percent = set(table.attrs.get("percent", ()))
+    for c in table.columns:
+        col = table[c]
+        label = str(c)
+        if c in percent:
+            out2[label] = ["–" if pd.isna(v) else f"{100 * float(v):.0f}%" for v in col]
+        elif col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+            out2[label] = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)) for v in col]
+        elif pd.api.types.is_integer_dtype(col) or pd.api.types.is_bool_dtype(col):
+            out2[label] = [str(v) for v in col]
+        else:
+            dec = 1 if ("predicted" in label or label in ("estimate", "tables", "dominant_qf")) else 3
+            out2[label] = ["–" if pd.isna(v) else f"{float(v):.{dec}f}" for v in col]
+    return pd.DataFrame(out2, index=table.index)
+
+
+def _index_frame(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    shown = compact_table(table)
+    names = [str(n) if n is not None else "" for n in shown.index.names]
+    idx = [list(map(str, k)) if isinstance(k, tuple) else [str(k)] for k in shown.index]
+    header = names + [str(c) for c in shown.columns]
+    rows = [i + list(map(str, r)) for i, r in zip(idx, shown.itertuples(index=False))]
+    return header, rows
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of :func:`compact_table` (pipes in cells escaped)."""
+    header, rows = _index_frame(table)
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---" if i < table.index.nlevels else "---:" for i in range(len(header))]
+    return "\n".join([line(header), "| " + " | ".join(align) + " |", *map(line, rows)]) + "\n"
+
+
+_TEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+               "Δ": r"$\Delta$", "−": "$-$", "–": "--", "|": r"\,|\,", "<": "$<$", ">": "$>$"}  # fmt: skip
+
+
+def _tex(s: str) -> str:
+    return "".join(_TEX_ESCAPE.get(ch, ch) for ch in s)
+
+
+def to_latex(table: pd.DataFrame, *, caption: str | None = None) -> str:
+    """A ``booktabs`` LaTeX ``tabular`` of :func:`compact_table` (no jinja2 needed)."""
+    header, rows = _index_frame(table)
+    nidx = table.index.nlevels
+    spec = "l" * nidx + "r" * (len(header) - nidx)
+    lines = [r"\begin{table}[t]", r"\centering"] if caption else []
+    lines += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(_tex(c) for c in r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines += [rf"\caption{{{_tex(caption)}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _flat_csv(table: pd.DataFrame) -> str:
+    t = table.copy()
+    if t.columns.nlevels > 1:
+        t.columns = [".".join(str(p) for p in c if str(p)) for c in t.columns]
+    return t.to_csv(lineterminator="\n")
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str]) -> dict[str, list[Path]]:
+    """Write each table as ``<name>.csv`` (numbers), ``<name>.md`` and ``<name>.tex`` (formatted).
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        File stem -> table; empty tables are skipped.
+    out_dir : path
+        Created if needed. Files are written atomically.
+
+    Returns
+    -------
+    dict of str to list of Path
+        The files written per table.
+    """
+    if not isinstance(tables, Mapping):
+        raise InputError(f"tables must be a mapping of name to DataFrame, got {type(tables).__name__}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+    for name, table in tables.items():
+        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+            raise InputError(f"table names must be plain file stems, got {name!r}")
+        if not isinstance(table, pd.DataFrame):
+            raise InputError(f"tables[{name!r}] must be a DataFrame, got {type(table).__name__}")
+        if table.empty:
+            continue
+        files = []
+        for suffix, text in ((".csv", _flat_csv(table)), (".md", to_markdown(table)), (".tex", to_latex(table))):
+            path = out / f"{name}{suffix}"
+            write_atomic(path, text.encode("utf-8"))
+            files.append(path)
+        written[name] = files
+    return written

@@ -1,0 +1,53 @@
+"""The embedded demo: its sources, its refusal without shipped weights, and (slow) a whole run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jpegbench.codec import read_image
+from jpegbench.errors import WeightsError
+from jpegbench.report import read_results, run_demo
+from jpegbench.report.demo import DEMO_IMAGES, DEMO_SIZE, demo_sources
+
+
+def test_demo_sources(tmp_path):
+    paths = demo_sources(tmp_path)
+    assert [p.stem for p in paths] == list(DEMO_IMAGES)
+    first = [p.read_bytes() for p in paths]
+    for p in paths:
+        img = read_image(p)
+        assert img.dtype == np.uint8 and img.shape == (DEMO_SIZE, DEMO_SIZE)
+        assert img.std() > 20  # a photograph, not a flat crop
+    assert [p.read_bytes() for p in demo_sources(tmp_path)] == first  # deterministic
+
+
+def test_demo_without_shipped_weights_fails_before_any_work(tmp_path, monkeypatch):
+    import jpegbench.models.weights as w
+
+    monkeypatch.setattr(w, "shipped_weights_dir", lambda: tmp_path / "no-weights")
+    with pytest.raises(WeightsError, match="shipped"):
+        run_demo(tmp_path / "demo", progress=False)
+    assert not (tmp_path / "demo").exists()
+
+
+def _shipped_present() -> bool:
+    from jpegbench.models.weights import SHIPPED_WEIGHTS, shipped_weights_dir
+
+    return all((shipped_weights_dir() / f).is_file() for f in SHIPPED_WEIGHTS.values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _shipped_present(), reason="the shipped small weights are not in jpegbench/models/weights yet")
+def test_demo_end_to_end(tmp_path):
+    report = run_demo(tmp_path / "demo", device="cpu", progress=False)
+    assert report == tmp_path / "demo" / "report" / "report.html"
+    html = report.read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == 5  # every figure, none skipped
+    double = read_results(tmp_path / "demo" / "results" / "double.parquet")
+    assert set(double["method"]) == {"jpeg", "fbcnn", "fbcnn-d", "fbcnn-a"}
+    assert double["weights_shipped"][double["method"] != "jpeg"].all()
+    # Resuming: a second run recomputes nothing and gives the same tables.
+    before = (tmp_path / "demo" / "report" / "tables" / "table3.csv").read_text()
+    run_demo(tmp_path / "demo", device="cpu", progress=False)
+    assert (tmp_path / "demo" / "report" / "tables" / "table3.csv").read_text() == before

@@ -1,0 +1,180 @@
+"""The HTML/Markdown report: sections, embedded figures, refusal of foreign files, a headless browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jpegbench.errors import InputError, ResultsError
+from jpegbench.report import SECTIONS, build_report, read_results
+from jpegbench.report.evaluate import examples_path, flexibility_path, software_versions, write_results
+
+FIGURES = ("qf-heatmap", "psnr-gain", "mse-curves", "flexibility", "crop-strip")
+
+
+def _meta(**kw):
+    meta = {"corpus": "/data/corpus", "manifest_sha256": "0" * 64, "recipe": 'name = "x"\n', "recipe_sha256": "1" * 64,
+            "estimator": "robust", "metric_conventions": "psnr: test", "versions": software_versions(),
+            "device": "cpu", "weights": {"fbcnn": {"weights": "fbcnn_small_gray.pt", "weights_sha256": "abcdef012345",
+                                                   "weights_shipped": True}}}
+    meta.update(kw)
+    return meta
+
+
+def _sidecars(results_path: Path, rng) -> None:
+    crop = lambda: rng.integers(0, 256, (32, 32), dtype=np.uint8)  # noqa: E731
+    meta = {"sample_id": "s0012", "qf1": 10, "qf2": 30, "shift": [4, 4], "box": [0, 0, 32, 32], "dominant_qf": 10,
+            "psnr": {"jpeg": 27.0, "fbcnn": 28.0}, "qf_used": {"jpeg": None, "fbcnn": 29.0}}
+    np.savez(examples_path(results_path), meta=np.array(json.dumps(meta)), crop_jpeg_input=crop(), crop_hq=crop(),
+             crop_jpeg=crop(), crop_fbcnn=crop(), mse_curves=rng.random((8, 8, 100)), mse_qfs=np.arange(1, 101))
+    flex = pd.DataFrame([dict(sample_id="s0012", qf1=10, qf2=30, dominant_qf=10, qf_predicted=29.0, qf=q,
+                              psnr=30 - abs(q - 12) / 10, ssim=0.9, psnrb=29.0) for q in range(5, 60, 5)])
+    flex.to_csv(flexibility_path(results_path), index=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A report built once for the module from a synthetic results file with both sidecars."""
+    from .conftest import make_results
+
+    root = tmp_path_factory.mktemp("report")
+    res = write_results(make_results(), root / "results.parquet", _meta())
+    _sidecars(res, np.random.default_rng(0))
+    return build_report(res, root / "out")
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.imgs = [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+
+
+def test_report_files(built):
+    out = built.parent
+    assert built.name == "report.html"
+    assert (out / "report.md").is_file()
+    for name in ("table3", "single_jpeg", "qf_prediction", "estimator_accuracy"):
+        for suffix in (".csv", ".md", ".tex"):
+            assert (out / "tables" / f"{name}{suffix}").is_file()
+    for name in ("qf_heatmap", "psnr_gain", "mse_curves", "flexibility", "crop_strip"):
+        assert (out / "figures" / f"{name}.png").is_file() and (out / "figures" / f"{name}.svg").is_file()
+
+
+def test_html_sections_and_embedded_figures(built):
+    text = built.read_text(encoding="utf-8")
+    p = _Collect()
+    p.feed(text)
+    for sid in SECTIONS:
+        assert sid in p.ids
+    for fid in FIGURES:
+        assert f"fig-{fid}" in p.ids
+    assert len(p.imgs) == len(FIGURES)
+    assert all(src.startswith("data:image/png;base64,") for src in p.imgs)
+    # Self-contained: nothing fetched from elsewhere.
+    assert not re.search(r'(src|href)="(https?:|//|file:)', text)
+    assert "<link" not in text and "<script" not in text
+
+
+def test_html_states_conventions_weights_and_psnrb_note(built):
+    text = built.read_text(encoding="utf-8")
+    assert "NOT the FBCNN authors&#x27; released checkpoints" in text
+    assert "fbcnn_small_gray.pt" in text and "abcdef012345" in text
+    assert "0.2-0.5 dB less than the paper prints" in text
+    assert "psnr: test" in text and "libjpeg-turbo" in text
+    assert "name = &quot;x&quot;" in text  # the recipe
+    for k in ("numpy", "torch", "pillow", "jpeglib"):
+        assert f"<dt>{k}</dt>" in text
+
+
+def test_markdown_mirrors_html(built):
+    md = (built.parent / "report.md").read_text(encoding="utf-8")
+    for heading in ("## Summary", "## Conventions", "## Table 3", "## QF prediction", "## Estimator accuracy",
+                    "## Figures", "## Provenance"):
+        assert heading in md
+    assert "![Predicted QF over the (QF1, QF2) grid](figures/qf_heatmap.png)" in md
+    assert "27.49\\|0.762\\|25.62" in md
+
+
+def test_report_without_sidecars_skips_with_a_note(tmp_path, results):
+    res = write_results(results[results["method"] == "jpeg"], tmp_path / "r.parquet", _meta(weights={}))
+    html = build_report(res, tmp_path / "out").read_text(encoding="utf-8")
+    assert html.count("Figure skipped") == 4  # gain, MSE curves, flexibility, crop strip
+    assert "No model was run" in html
+    assert "NOT the FBCNN authors" not in html
+
+
+def test_report_of_two_results_files(tmp_path, results):
+    single = results[results["qf2"] < 0]
+    double = results[results["qf2"] >= 0]
+    a = write_results(single, tmp_path / "single.parquet", _meta(corpus="/c/single"))
+    b = write_results(double, tmp_path / "double.parquet", _meta(corpus="/c/double"))
+    html = build_report([b, a], tmp_path / "out").read_text(encoding="utf-8")
+    assert "/c/single" in html and "/c/double" in html
+    assert 'id="tbl-single_jpeg"' in html and 'id="tbl-table3"' in html
+    with pytest.raises(ResultsError, match="appears twice"):
+        build_report([a, a], tmp_path / "out2")
+
+
+def test_foreign_parquet_is_refused(tmp_path):
+    p = tmp_path / "foreign.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(p)
+    with pytest.raises(ResultsError, match="not a jpegbench results file") as e:
+        build_report(p, tmp_path / "out")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_parquet_and_missing_files_are_refused(tmp_path):
+    bad = tmp_path / "results.parquet"
+    bad.write_text("hello")
+    with pytest.raises(ResultsError, match="not a Parquet"):
+        read_results(bad)
+    with pytest.raises(ResultsError, match="no such"):
+        build_report(tmp_path / "missing.parquet", tmp_path / "out")
+    with pytest.raises(InputError):
+        build_report([], tmp_path / "out")
+
+
+def test_roundtrip_keeps_metadata(tmp_path, results):
+    p = write_results(results, tmp_path / "r.parquet", _meta())
+    back = read_results(p)
+    assert back.attrs["jpegbench"]["format"] == "jpegbench-results"
+    assert back.attrs["jpegbench"]["recipe"] == 'name = "x"\n'
+    pd.testing.assert_series_equal(back["psnr"], results["psnr"].reset_index(drop=True), check_names=False)
+
+
+# -- a real browser ----------------------------------------------------------------
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (/usr/bin/chromium)")
+def test_report_renders_in_headless_chromium(built, tmp_path):
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+           "--dump-dom", built.resolve().as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    p = _Collect()
+    p.feed(r.stdout)
+    for sid in SECTIONS:
+        assert sid in p.ids, f"section {sid} missing from the rendered DOM"
+    for fid in FIGURES:
+        assert f"fig-{fid}" in p.ids
+    assert len(p.imgs) == len(FIGURES) and all(s.startswith("data:image/png;base64,") for s in p.imgs)
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
