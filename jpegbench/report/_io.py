@@ -13,6 +13,18 @@ def _umask() -> int:
     return mask
 
 
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and parents); an unusable location is a one-line :class:`InputError`."""
+    from jpegbench.errors import InputError
+
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot create output folder ({exc.strerror or exc})") from None
+    return p
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
@@ -22,7 +34,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

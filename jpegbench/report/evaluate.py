@@ -54,7 +54,7 @@ from jpegbench import __version__
 from jpegbench.codec import qf_from_qtables, read_header, read_image, sha256_file, to_gray
 from jpegbench.errors import CorpusError, ImageReadError, InputError, JpegbenchError, ResultsError
 from jpegbench.metrics import METRIC_CONVENTIONS, psnr, psnrb, ssim
-from jpegbench.report._io import replace_into, write_atomic
+from jpegbench.report._io import ensure_dir, replace_into, write_atomic
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -122,7 +122,7 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Map
     table = pa.Table.from_pandas(_typed(results).reset_index(drop=True), preserve_index=False)
     doc = {"format": RESULTS_FORMAT, "format_version": _FORMAT_VERSION, **meta}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(doc).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:

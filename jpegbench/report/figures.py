@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report._io import write_atomic
+from jpegbench.report._io import ensure_dir, write_atomic
 
 __all__ = [
     "qf_heatmap_figure",
@@ -284,7 +284,7 @@ def save_figure(fig, out_dir: str | os.PathLike[str], name: str, *, dpi: int = 1
     """Write ``<name>.png`` and ``<name>.svg`` into ``out_dir``; returns both paths."""
     
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     paths = []
     for fmt in ("png", "svg"):
         buf = io.BytesIO()

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report._io import write_atomic
+from jpegbench.report._io import ensure_dir, write_atomic
 from jpegbench.report.paper import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
 
 __all__ = [
@@ -435,7 +435,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[
     if not isinstance(tables, Mapping):
         raise InputError(f"tables must be a mapping of name to DataFrame, got {type(tables).__name__}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
     written: dict[str, list[Path]] = {}
     for name, table in tables.items():
         if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
