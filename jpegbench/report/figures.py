@@ -281,15 +281,21 @@ def crop_strip_figure(examples: Mapping[str, Any]):
 
 
 def save_figure(fig, out_dir: str | os.PathLike[str], name: str, *, dpi: int = 110) -> tuple[Path, Path]:
-    """Write ``<name>.png`` and ``<name>.svg`` into ``out_dir``; returns both paths."""
-    
+    """Write ``<name>.png`` and ``<name>.svg`` into ``out_dir``; returns both paths.
+
+    Both files are byte-identical for the same figure (no dates, a fixed SVG
+    id salt), so regenerated reports diff only where the data changed.
+    """
+    import matplotlib
+
     out = Path(out_dir)
     ensure_dir(out)
     paths = []
     for fmt in ("png", "svg"):
         buf = io.BytesIO()
         kw = {"metadata": {"Date": None}} if fmt == "svg" else {"metadata": {"Software": None}}
-        fig.savefig(buf, format=fmt, dpi=dpi, **kw)
+        with matplotlib.rc_context({"svg.hashsalt": "jpegbench"}):
+            fig.savefig(buf, format=fmt, dpi=dpi, **kw)
         path = out / f"{name}.{fmt}"
         write_atomic(path, buf.getvalue())
         paths.append(path)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jpegbench.codec import sha256_file
@@ -218,17 +219,44 @@ def _summary(rep: _Report) -> list[str]:
     c = df[(df["regime"] == "complex") & (df["qf1"] < df["qf2"])]
     for m in ("fbcnn", "fbcnn-a"):
         sub = c[c["method"] == m]
-        if not sub.empty and sub["qf_predicted"].notna().any():
-            near2 = float(((sub["qf_predicted"] - sub["qf2"]).abs() < (sub["qf_predicted"] - sub["qf1"]).abs()).mean())
-            lines.append(f"Non-aligned double JPEG with QF1 < QF2 ({sub['sample_id'].nunique()} images): {m}'s "
-                         f"predicted QF is nearer QF2 (the last compression) than QF1 (the dominant one) for "
-                         f"{near2:.0%} of them.")
+        if sub.empty or not sub["qf_predicted"].notna().any():
+            continue
+        uninformative = _uninformative_predictor(df[df["method"] == m])
+        if uninformative:
+            lines.append(f"{m}'s QF prediction does not follow the compression: {uninformative}. Which QF it "
+                         "'tracks' on double JPEG (QF prediction table) says nothing about the paper's finding here.")
+            continue
+        near2 = float(((sub["qf_predicted"] - sub["qf2"]).abs() < (sub["qf_predicted"] - sub["qf1"]).abs()).mean())
+        lines.append(f"Non-aligned double JPEG with QF1 < QF2 ({sub['sample_id'].nunique()} images): {m}'s "
+                     f"predicted QF is nearer QF2 (the last compression) than QF1 (the dominant one) for "
+                     f"{near2:.0%} of them.")
     acc = rep.tables.get("estimator_accuracy")
     if acc is not None and not acc.empty and "all" in acc.index:
         lines.append(f"The {meta.get('estimator', 'robust')} dominant-QF estimator is within 2 of the dominant QF "
                      f"for {acc.loc['all', 'estimate']:.0%} of the images"
                      + (f" (the last quantization tables: {acc.loc['all', 'tables']:.0%})." if "tables" in acc.columns else "."))
     return lines
+
+
+def _uninformative_predictor(rows: pd.DataFrame) -> str:
+    """Why a network's QF predictions carry no information ('' when they do).
+
+    A predictor that hardly varies, or does not rise with the QF of the last
+    compression, "tracks" whichever QF happens to lie near its constant
+    output; the summary must not read the paper's finding into that.
+    """
+    pred = rows["qf_predicted"].astype(float)
+    last = np.where(rows["qf2"].astype(int) >= 0, rows["qf2"], rows["qf1"]).astype(float)
+    ok = pred.notna().to_numpy()
+    pred, last = pred.to_numpy()[ok], last[ok]
+    spread = float(pred.max() - pred.min()) if pred.size else 0.0
+    if pred.size < 3 or spread < 5:
+        return f"it stays within {pred.min():.1f}-{pred.max():.1f} over all {pred.size} images" if pred.size else "none"
+    if np.ptp(last) > 0:
+        corr = float(np.corrcoef(pred, last)[0, 1])
+        if not corr >= 0.5:
+            return f"its correlation with the last compression's QF is {corr:.2f} over {pred.size} images"
+    return ""
 
 
 def _weights_rows(rep: _Report) -> list[list[str]]:

@@ -143,9 +143,11 @@ def test_fast_chunking_and_batching_do_not_change_results(camera):
 
 
 def test_fast_num_threads_is_restored(make_image):
-    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the autouse fixture restores the session's setting afterwards
+    mse_curves(make_image(24, 24), qfs=[50, 90])  # runs with 1 thread by default
+    assert torch.get_num_threads() == 2
     mse_curves(make_image(24, 24), qfs=[50, 90], num_threads=1)
-    assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == 2
 
 
 def test_rgb_uses_full_range_luma_by_default(make_image):

@@ -114,3 +114,5 @@ def test_save_figure_png_and_svg(tmp_path, results):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in svg.read_bytes()[:2000]
     assert F.figure_png(F.qf_heatmap_figure(results))[:4] == b"\x89PNG"
+    png2, svg2 = F.save_figure(F.qf_heatmap_figure(results), tmp_path / "again", "qf")
+    assert png2.read_bytes() == png.read_bytes() and svg2.read_bytes() == svg.read_bytes()  # reproducible

@@ -178,3 +178,15 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
         assert f"fig-{fid}" in p.ids
     assert len(p.imgs) == len(FIGURES) and all(s.startswith("data:image/png;base64,") for s in p.imgs)
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_summary_does_not_read_the_finding_into_a_constant_predictor(tmp_path, results):
+    informative = write_results(results, tmp_path / "a.parquet", _meta())
+    md = (build_report(informative, tmp_path / "a").parent / "report.md").read_text(encoding="utf-8")
+    assert "fbcnn's predicted QF is nearer QF2" in md
+    flat = results.copy()
+    flat.loc[flat["method"] != "jpeg", "qf_predicted"] = 49.9  # a collapsed QF head
+    constant = write_results(flat, tmp_path / "b.parquet", _meta())
+    md = (build_report(constant, tmp_path / "b").parent / "report.md").read_text(encoding="utf-8")
+    assert "nearer QF2" not in md
+    assert "fbcnn's QF prediction does not follow the compression: it stays within 49.9-49.9" in md
