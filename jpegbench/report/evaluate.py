@@ -35,6 +35,7 @@ curves. ``<stem>.flexibility.csv`` is written by :func:`jpegbench.report.run_dem
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -398,16 +399,95 @@ class _CachedEstimate:
         return self.value
 
 
-def _estimate(lq: np.ndarray, estimator: str) -> tuple[Any, float]:
-    """The estimate for a sample; an image the estimator refuses gets a verdict ``"error: ..."``."""
+def _estimate(lq: np.ndarray, estimator: str, cache: _CurveCache | None = None,
+              lq_sha256: str = "") -> tuple[Any, float]:
+    """The estimate for a sample; an image the estimator refuses gets a verdict ``"error: ..."``.
+
+    The seconds returned are those of computing the curves and the estimate,
+    also when the curves came from ``cache`` (they took that long once).
+    """
     from jpegbench.estimate import estimate_qf
 
     start = time.perf_counter()
     try:
-        est = estimate_qf(to_gray(lq), estimator=estimator, backend="fast")
+        hit = cache.get(lq_sha256) if cache is not None else None
+        if hit is not None:
+            curves, curve_seconds = hit
+            start -= curve_seconds
+            est = estimate_qf(None, curves=curves, estimator=estimator)
+        else:
+            est = estimate_qf(to_gray(lq), estimator=estimator, backend="fast")
+            if cache is not None and est.curves is not None:
+                cache.put(lq_sha256, est.curves, time.perf_counter() - start)
     except JpegbenchError as exc:
         est = f"error: {exc}"
     return est, time.perf_counter() - start
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
+
+class _CurveCache:
+    """The fast backend's MSE curves of corpus images, on disk under ``CORPUS/.cache/curves``.
+
+    The curves are the expensive part of an evaluation (seconds per image, and
+    the same for every method, weight file and estimator), so a second
+    ``evaluate`` of the same corpus, e.g. with new weights, reuses them. An
+    entry is keyed by the JPEG file's SHA-256 and the software that computes
+    the curves (jpegbench, Pillow, torch, numpy versions); a missing,
+    unreadable or foreign entry is recomputed, and a corpus folder that is not
+    writable just means no cache.
+    """
+
+    def __init__(self, corpus: Path) -> None:
+        import PIL
+
+        self.dir = corpus / ".cache" / "curves"
+        sig = "|".join(["fast", __version__, PIL.__version__, _torch_version(), np.__version__])
+        self.tag = hashlib.sha256(sig.encode()).hexdigest()[:12]
+
+    def _path(self, sha: str) -> Path | None:
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            return None
+        return self.dir / f"{sha}-{self.tag}.npz"
+
+    def get(self, sha: str) -> tuple[Any, float] | None:
+        from jpegbench.estimate.curves import MSECurves
+
+        path = self._path(sha)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                curves = MSECurves(
+                    mse=np.asarray(z["mse"], dtype=np.float64), qfs=np.asarray(z["qfs"], dtype=np.int64),
+                    backend=str(z["backend"]), image_shape=tuple(int(v) for v in z["image_shape"]),
+                    crop_shape=tuple(int(v) for v in z["crop_shape"]),
+                    conventions=json.loads(str(z["conventions"])),
+                )
+                seconds = float(z["seconds"])
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
+            return None
+        if curves.mse.ndim != 3 or curves.mse.shape[:2] != (8, 8) or curves.mse.shape[2] != curves.qfs.size:
+            return None
+        return curves, seconds
+
+    def put(self, sha: str, curves: Any, seconds: float) -> None:
+        path = self._path(sha)
+        if path is None:
+            return
+        buf = io.BytesIO()
+        np.savez(buf, mse=curves.mse, qfs=curves.qfs, backend=np.str_(curves.backend),
+                 image_shape=np.asarray(curves.image_shape), crop_shape=np.asarray(curves.crop_shape),
+                 conventions=np.str_(json.dumps(curves.conventions, default=str)), seconds=np.float64(seconds))
+        try:
+            ensure_dir(self.dir)
+            write_atomic(path, buf.getvalue())
+        except (OSError, JpegbenchError):
+            pass  # read-only corpus: evaluate without a cache
 
 
 def _device_name(device: Any) -> str:
@@ -432,6 +512,7 @@ def evaluate(
     resume: bool = True,
     save_every: int = 16,
     examples: bool = True,
+    cache_curves: bool = True,
 ) -> pd.DataFrame:
     """Restore every sample of a corpus with each method and measure the results.
 
@@ -466,6 +547,12 @@ def evaluate(
     examples : bool, default True
         With ``out``, store the example crops and MSE curves sidecar
         (:func:`examples_path`) for the report.
+    cache_curves : bool, default True
+        Keep the MSE curves of each JPEG under ``CORPUS/.cache/curves`` and
+        reuse them: the curves cost seconds per image and do not depend on
+        the methods or weights, so re-evaluating a corpus with other weights
+        skips them. The ``runtime`` of ``fbcnn-d`` still counts the curves'
+        original computation time.
 
     Returns
     -------
@@ -502,6 +589,7 @@ def evaluate(
 
     channels = 1 if str(manifest["color"].iloc[0]) == "gray" else 3
     cached = _CachedEstimate()
+    curve_cache = _CurveCache(corpus) if cache_curves else None
     per_method = dict(weights or {})
     if "fbcnn" in per_method:  # fbcnn-d is the same network, conditioned otherwise
         per_method.setdefault("fbcnn-d", per_method["fbcnn"])
@@ -576,7 +664,7 @@ def evaluate(
         for k, row in enumerate(bar, 1):
             sid = str(row["sample_id"])
             lq, hq, qf_tables = _load_pair(corpus, row)
-            est, est_seconds = _estimate(lq, estimator)
+            est, est_seconds = _estimate(lq, estimator, curve_cache, str(row.get("lq_sha256", "")))
             cached.value = None if isinstance(est, str) else est
             qf_est = getattr(cached.value, "qf_dominant", None)
             crops: dict[str, np.ndarray] = {}

@@ -189,3 +189,30 @@ def test_network_methods_with_a_tiny_checkpoint(tiny_corpus, tmp_path):
     save_checkpoint(FBCNN(in_nc=1, nc=(8, 16, 16, 16), nb=1), tmp_path / "other.pt")
     with pytest.raises(ResultsError, match="other weights"):
         evaluate(tiny_corpus, methods=("fbcnn",), weights={"fbcnn": tmp_path / "other.pt"}, out=out, progress=False)
+
+
+def test_curves_are_cached_and_reused(tiny_corpus, tmp_path, monkeypatch, jpeg_run):
+    first, _ = jpeg_run  # the fixture's run filled CORPUS/.cache/curves
+    cache = sorted((tiny_corpus / ".cache" / "curves").glob("*.npz"))
+    assert len(cache) == len(read_manifest(tiny_corpus))
+    import jpegbench.estimate.api as api
+
+    def no_curves(*a, **k):
+        raise AssertionError("curves recomputed although cached")
+
+    monkeypatch.setattr(api, "mse_curves_batch", no_curves)
+    again = evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "r.parquet", progress=False)
+    cols = ["sample_id", "qf_estimated", "qf_estimate_verdict", "qf_estimate_confidence", "psnr"]
+    pd.testing.assert_frame_equal(again[cols], first[cols])
+    # The paper estimator reads the same cached curves.
+    paper = evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "p.parquet", progress=False, estimator="paper")
+    assert paper["qf_estimated"].between(1, 100).all()
+    # A damaged entry is recomputed (here: refused by the patched backend), never trusted.
+    cache[0].write_bytes(b"not an npz")
+    with pytest.raises(AssertionError, match="recomputed"):
+        evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "d.parquet", progress=False)
+    monkeypatch.undo()
+    evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "d.parquet", progress=False)
+    with pytest.raises(AssertionError, match="recomputed"):
+        monkeypatch.setattr(api, "mse_curves_batch", no_curves)
+        evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "n.parquet", progress=False, cache_curves=False)
