@@ -49,6 +49,14 @@ def _skip_summary(skipped: list[tuple[str, str]], *, skip_bad: bool = False) -> 
     return EXIT_OK if skip_bad else EXIT_SKIPPED
 
 
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    """``--max-pixels``: for every command that decodes images (applied in :func:`main`)."""
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images of more than N pixels, checked on the header before decoding "
+                        "(overrides $JPEGBENCH_MAX_PIXELS; default 178956970). Files over "
+                        "$JPEGBENCH_MAX_FILE_BYTES (default 512 MiB) are refused before reading")
+
+
 # ---------------------------------------------------------------- inspect
 def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="JPEG files to describe")
@@ -95,6 +103,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (the corpus does not depend on it)")
     p.add_argument("--seed", type=int, default=None, help="replace the recipe's seed")
     p.add_argument("--overwrite", action="store_true", help="replace a corpus of a different recipe in --out")
+    _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -124,6 +133,7 @@ def _estimate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="results table (.parquet or .csv)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout instead of lines")
     p.add_argument("--skip-bad", action="store_true", help="exit 0 even if some inputs were skipped")
+    _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -188,6 +198,7 @@ def _restore_args(p: argparse.ArgumentParser) -> None:
     _device_arg(p)
     p.add_argument("--out", required=True, help="output folder (PNG files and restore.csv)")
     p.add_argument("--skip-bad", action="store_true", help="exit 0 even if some inputs were skipped")
+    _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -217,6 +228,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, curves.png)")
     _device_arg(p)
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from last.pt")
+    _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -242,6 +254,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     _device_arg(p)
     p.add_argument("--out", default=None, help="results file (default: CORPUS/results.parquet)")
     p.add_argument("--no-resume", action="store_true", help="start over instead of keeping evaluated rows")
+    p.add_argument("--no-curve-cache", action="store_true",
+                   help="do not keep or reuse the MSE curves under CORPUS/.cache/curves (by default a second "
+                        "evaluation of the same corpus, e.g. with other weights, skips the curves)")
+    _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -264,7 +280,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.corpus) / "results.parquet"
     df = evaluate(args.corpus, methods=methods, weights_dir=args.weights_dir,
                   weights=_weights_overrides(args.weights) or None, device=args.device, out=out,
-                  estimator=args.estimator, progress=not args.quiet, resume=not args.no_resume)
+                  estimator=args.estimator, progress=not args.quiet, resume=not args.no_resume,
+                  cache_curves=not args.no_curve_cache)
     summary = df.groupby("method", sort=False)[["psnr", "ssim", "psnrb"]].mean()
     print(summary.round({"psnr": 2, "ssim": 4, "psnrb": 2}).to_string())
     print(f"wrote {len(df)} rows to {out}")
@@ -276,6 +293,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results file(s) written by `jpegbench evaluate`")
     p.add_argument("--out", default=None, help="report folder (default: report/ next to the first results file)")
     p.add_argument("--corpus", default=None, help="corpus folder, if it moved since evaluation")
+    _limit_args(p)
 
 
 @command("report")(_report_args)
@@ -293,6 +311,7 @@ def _report(args: argparse.Namespace) -> int:
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="jpegbench-demo", help="demo folder (default: ./jpegbench-demo)")
     _device_arg(p)
+    _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
@@ -326,6 +345,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_with_limits(args: argparse.Namespace) -> int:
+    from jpegbench.codec import limits
+
+    n = getattr(args, "max_pixels", None)
+    if n is not None and n < 1:
+        raise InputError(f"--max-pixels must be an integer >= 1, got {n}")
+    with limits(max_pixels=n):
+        return int(args._run(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jpegbench`` console script."""
     parser = build_parser()
@@ -334,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        return int(args._run(args) or 0)
+        return _run_with_limits(args)
     except JpegbenchError as exc:
         _err(str(exc))
         return EXIT_ERROR
@@ -344,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except MemoryError:
-        _err("out of memory (try a smaller --tile or JPEGBENCH_MAX_PIXELS)")
+        _err("out of memory (try a smaller --tile or --max-pixels)")
         return EXIT_ERROR
     except Exception as exc:  # a bug, not bad input: still one line unless asked for more
         if os.environ.get("JPEGBENCH_DEBUG"):

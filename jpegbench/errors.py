@@ -11,7 +11,7 @@ keeps working for callers who do not know about jpegbench::
     │   └── ConfigError                   recipe / training config invalid
     ├── ImageReadError (OSError)          a file is missing, not an image, truncated
     │   └── UnsupportedImageError         an image kind we refuse (CMYK, 12-bit, ...)
-    ├── ImageTooLargeError (ValueError)   over the configured pixel limit
+    ├── ImageTooLargeError (ValueError)   over the pixel or file size limit
     ├── CodecError (RuntimeError)         an encoder/decoder backend failed
     ├── CorpusError (ValueError)          corpus directory / manifest invalid
     ├── ResultsError (ValueError)         results file not ours / malformed
@@ -70,7 +70,7 @@ class UnsupportedImageError(ImageReadError):
 
 
 class ImageTooLargeError(JpegbenchError, ValueError):
-    """An image over the configured pixel limit (decompression-bomb guard)."""
+    """An image over the pixel limit (decompression-bomb guard) or a file over the file size limit."""
 
 
 class CodecError(JpegbenchError, RuntimeError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jpegbench.errors import ImageReadError, QualityError, ShapeError
+from jpegbench.errors import ImageReadError, ImageTooLargeError, QualityError, ShapeError
 
 
 def check_qf(qf: object, *, name: str = "qf") -> int:
@@ -48,13 +48,28 @@ def check_shift(shift: object) -> tuple[int, int]:
     return dy, dx
 
 
-def read_regular_file(path: str | os.PathLike[str], *, kind: str = "an image") -> bytes:
-    """Return the bytes of ``path``, refusing anything that is not a regular file.
+def read_regular_file(
+    path: str | os.PathLike[str], *, kind: str = "an image", max_bytes: int | None = None
+) -> bytes:
+    """Return the bytes of ``path``, refusing anything that is not a regular file or is too large.
 
     Devices and pipes (``/dev/zero``, a FIFO) are refused before reading:
-    reading them never ends or blocks forever.
+    reading them never ends or blocks forever. A file larger than
+    ``max_bytes`` (default :func:`jpegbench.codec.default_max_file_bytes`) is
+    refused from its size, before any byte is read, so a huge file named
+    ``.jpg`` never lands in memory.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, a directory, a device/pipe/socket, or unreadable.
+    ImageTooLargeError
+        Larger than ``max_bytes``.
     """
+    from jpegbench.codec.limits import default_max_file_bytes
+
     p = Path(path)
+    limit = default_max_file_bytes() if max_bytes is None else int(max_bytes)
     try:
         mode = p.stat().st_mode
     except FileNotFoundError:
@@ -66,6 +81,18 @@ def read_regular_file(path: str | os.PathLike[str], *, kind: str = "an image") -
     if not stat.S_ISREG(mode):
         raise ImageReadError(f"{p}: not a regular file (a device, pipe or socket), not {kind}")
     try:
-        return p.read_bytes()
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size  # of the file opened: the path may have changed since stat
+            if size > limit:
+                raise _too_large(p, size, limit)
+            data = f.read(limit + 1)  # a file growing while read still stops here
     except OSError as exc:
         raise ImageReadError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise _too_large(p, len(data), limit)
+    return data
+
+
+def _too_large(p: Path, size: int, limit: int) -> ImageTooLargeError:
+    return ImageTooLargeError(f"{p}: file of {size} bytes is over the limit of {limit} bytes "
+                              "(raise it with JPEGBENCH_MAX_FILE_BYTES)")

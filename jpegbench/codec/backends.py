@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from jpegbench.codec._validate import check_pixels, check_qf
+from jpegbench.codec.limits import default_max_pixels
 from jpegbench.errors import CodecError, ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
 
 __all__ = ["BACKENDS", "SUBSAMPLINGS", "EncoderInfo", "encoder_info", "encode", "decode", "jpeg_roundtrip"]
@@ -210,13 +211,11 @@ def decode(
         raise UnsupportedImageError(f"{hdr.mode} JPEG is not supported")
     if hdr.coding == "arithmetic":
         raise UnsupportedImageError("arithmetic-coded JPEG is not supported (Huffman coding only)")
-    from jpegbench.codec.imageio import default_max_pixels  # imageio imports this module
-
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
     if hdr.width * hdr.height > limit:
         raise ImageTooLargeError(
             f"{hdr.width}x{hdr.height} = {hdr.width * hdr.height} pixels is over the limit of {limit} "
-            "(set JPEGBENCH_MAX_PIXELS to raise it)"
+            "(raise it with --max-pixels or JPEGBENCH_MAX_PIXELS)"
         )
     if backend == "pillow":
         return _pillow_decode(bytes(data))

@@ -9,9 +9,11 @@ Documented conversions (``read_image``):
   their alpha channel (no compositing); palette (``P``) is expanded to RGB
   (to gray if the palette is gray); 16-bit (``I;16``) is scaled to 8 bits by
   ``round(v / 257)``; ``1`` (bilevel) becomes 0/255 gray; other modes are refused.
-* Images with more than ``max_pixels`` pixels (default 178,956,970, Pillow's
-  limit, or the ``JPEGBENCH_MAX_PIXELS`` environment variable) are refused
-  before decoding: a decompression-bomb guard.
+* Images with more than ``max_pixels`` pixels are refused on their header,
+  before decoding (a decompression-bomb guard), and files larger than
+  ``max_file_bytes`` before reading; see :mod:`jpegbench.codec.limits` for
+  the defaults, ``JPEGBENCH_MAX_PIXELS`` / ``JPEGBENCH_MAX_FILE_BYTES`` and
+  :func:`jpegbench.codec.limits`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from jpegbench.codec._validate import read_regular_file
 from jpegbench.codec.backends import decode
 from jpegbench.codec.color import rgb_to_y
+from jpegbench.codec.limits import default_max_pixels
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
 
 __all__ = [
@@ -42,20 +45,6 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
-_PIL_DEFAULT_MAX = 178_956_970
-
-
-def default_max_pixels() -> int:
-    """The pixel limit in force: ``JPEGBENCH_MAX_PIXELS`` or Pillow's default."""
-    env = os.environ.get("JPEGBENCH_MAX_PIXELS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise InputError(f"JPEGBENCH_MAX_PIXELS must be an integer, got {env!r}") from None
-    return _PIL_DEFAULT_MAX
-
-
 def _is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
 
@@ -65,6 +54,7 @@ def read_image(
     *,
     color: Literal["keep", "gray", "rgb"] = "keep",
     max_pixels: int | None = None,
+    max_file_bytes: int | None = None,
     min_size: int = 1,
 ) -> np.ndarray:
     """Read an image file as uint8 pixels.
@@ -76,7 +66,11 @@ def read_image(
         ``"gray"`` converts RGB with the BT.601 studio-swing Y
         (:func:`jpegbench.codec.rgb_to_y`); ``"rgb"`` repeats gray to 3 channels.
     max_pixels : int, optional
-        Refuse larger images (default :func:`default_max_pixels`).
+        Refuse images with more pixels, checked on the header (default
+        :func:`jpegbench.codec.default_max_pixels`).
+    max_file_bytes : int, optional
+        Refuse larger files before reading them (default
+        :func:`jpegbench.codec.default_max_file_bytes`).
     min_size : int
         Refuse images whose height or width is below this.
 
@@ -88,7 +82,7 @@ def read_image(
         raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
     p = Path(path)
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
-    data = read_regular_file(p, kind="an image")
+    data = read_regular_file(p, kind="an image", max_bytes=max_file_bytes)
     if not data:
         raise ImageReadError(f"{p}: empty file")
     try:
@@ -115,7 +109,8 @@ def read_image(
 def _check_size(p: Path, w: int, h: int, limit: int, min_size: int) -> None:
     if w * h > limit:
         raise ImageTooLargeError(
-            f"{p}: {w}x{h} = {w * h} pixels is over the limit of {limit} (set JPEGBENCH_MAX_PIXELS to raise it)"
+            f"{p}: {w}x{h} = {w * h} pixels is over the limit of {limit} "
+            "(raise it with --max-pixels or JPEGBENCH_MAX_PIXELS)"
         )
     if w < min_size or h < min_size:
         raise ImageReadError(f"{p}: {w}x{h} image is smaller than the minimum {min_size}x{min_size}")

@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from jpegbench.codec import jpeg_roundtrip, list_images, read_image
+from jpegbench.codec import jpeg_roundtrip, list_images, read_image, sha256_file
 from jpegbench.errors import ConfigError, InputError, JpegbenchError, LockError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.weights import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
@@ -508,7 +508,7 @@ def check_not_test_data(paths: Sequence[str | os.PathLike[str]], *, images: Sequ
     for i, p in enumerate(map(Path, paths)):
         if p.stem.lower() in tests.stems:
             raise ConfigError(f"refusing training image {p}: its name matches a LIVE1/Classic5 test image")
-        if hashlib.sha256(p.read_bytes()).hexdigest() in tests.files:
+        if sha256_file(p) in tests.files:  # chunked: a huge file is never held in memory
             raise ConfigError(f"refusing training image {p}: its bytes equal a LIVE1/Classic5 test image")
         if images is not None and _pixel_hash(images[i]) in tests.pixel_hashes(tuple(images[i].shape)):
             raise ConfigError(f"refusing training image {p}: its pixels equal a LIVE1/Classic5 test image")

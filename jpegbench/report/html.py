@@ -172,6 +172,7 @@ def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
         raise _Skip("no MSE curves stored with the results, and the corpus is not available to compute them "
                     "(pass corpus_dir / --corpus)")
     from jpegbench.codec import read_image, to_gray
+    from jpegbench.errors import ImageReadError, ImageTooLargeError
     from jpegbench.synth import read_manifest
 
     manifest = read_manifest(corpus)
@@ -181,7 +182,11 @@ def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
     row = known.loc[(known["qf2"] - known["qf1"]).idxmax()]
     from jpegbench.estimate import estimate_qf
 
-    result = estimate_qf(to_gray(read_image(corpus / row["lq_path"])))
+    try:
+        pixels = read_image(corpus / row["lq_path"])
+    except (ImageReadError, ImageTooLargeError) as exc:  # e.g. over --max-pixels: the figure, not the report
+        raise _Skip(f"cannot compute the MSE curves from the corpus: {exc}") from None
+    result = estimate_qf(to_gray(pixels))
     return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
 
 

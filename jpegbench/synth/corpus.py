@@ -36,7 +36,15 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from jpegbench.codec import atomic_write_bytes, png_bytes, read_image, sha256_bytes, sha256_file
+from jpegbench.codec import (
+    atomic_write_bytes,
+    default_max_file_bytes,
+    default_max_pixels,
+    png_bytes,
+    read_image,
+    sha256_bytes,
+    sha256_file,
+)
 from jpegbench.errors import CorpusError, InputError
 from jpegbench.synth._lock import DirLock
 from jpegbench.synth.degrade import JpegStage, apply_chain, stages_to_json
@@ -95,18 +103,19 @@ def _remember(cache: OrderedDict, key: Any, value: Any, size: int = 4) -> Any:
     return value
 
 
-def _source_pixels(spec: SampleSpec, color: str):
+def _source_pixels(spec: SampleSpec, color: str, limits: dict[str, int]):
     key = (str(spec.source), color)
     if key in _SRC_CACHE:
         return _SRC_CACHE[key]
     if sha256_file(spec.source) != spec.source_sha256:
         raise CorpusError(f"{spec.source}: changed since the recipe was loaded (sha256 differs); run again")
-    return _remember(_SRC_CACHE, key, read_image(spec.source, color=color), size=2)
+    return _remember(_SRC_CACHE, key, read_image(spec.source, color=color, **limits), size=2)
 
 
 def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
     out = Path(cfg["out_dir"])
-    res = apply_chain(_source_pixels(spec, cfg["color"]), spec.stages, **cfg["encoder"], decode_last=False)
+    pixels = _source_pixels(spec, cfg["color"], cfg["limits"])
+    res = apply_chain(pixels, spec.stages, **cfg["encoder"], decode_last=False)
     # The ground truth depends on the geometric stages only: the PNG is shared by every QF of an image.
     hq_key = (str(spec.source), cfg["color"], tuple(s for s in spec.stages if not isinstance(s, JpegStage)))
     if hq_key in _HQ_CACHE:
@@ -445,6 +454,8 @@ def synthesize(
             "encoder_info": {k: v for k, v in recipe.encoder_info.items()},
             "recipe_sha256": recipe.sha256,
             "fingerprint": info["fingerprint"],
+            # The parent's limits (a limits() block is not inherited by worker processes).
+            "limits": {"max_pixels": default_max_pixels(), "max_file_bytes": default_max_file_bytes()},
         }
         try:
             with _progress(len(specs), len(done), f"synth {recipe.name}", progress) as bar:

@@ -32,6 +32,7 @@ import numpy as np
 
 H, W = 40, 48
 SMALL_LIMIT = 1000  # JPEGBENCH_MAX_PIXELS of the decompression-bomb case (the image has 1920 pixels)
+HUGE_FILE = 2 * 2**30  # a sparse file over the default JPEGBENCH_MAX_FILE_BYTES (512 MiB)
 
 
 def base_rgb(seed: int = 0) -> np.ndarray:
@@ -256,6 +257,13 @@ def _fifo(folder: Path) -> Built:
     return p, None
 
 
+def _huge_file(folder: Path) -> Built:
+    p = folder / "huge-file.jpg"
+    with open(p, "wb") as f:
+        f.truncate(HUGE_FILE)  # sparse: no disk used; reading it whole would take 2 GiB of memory
+    return p, None
+
+
 def _good_env_limit(folder: Path) -> Built:
     return _write(folder, "bomb.jpg", good_jpeg())
 
@@ -297,6 +305,8 @@ class ImageCase:
 
 
 NOT_JPEG = refused("not a JPEG file")
+TOO_BIG_FILE = refused(f"file of {HUGE_FILE} bytes is over the limit of 536870912 bytes",
+                       "from its size, before reading")
 
 IMAGE_CASES: tuple[ImageCase, ...] = (
     ImageCase("empty-file", "0-byte file named .jpg", lambda d: _write(d, "empty.jpg", b""),
@@ -364,6 +374,8 @@ IMAGE_CASES: tuple[ImageCase, ...] = (
               min_size_sensitive=True),
     ImageCase("fifo", "a named pipe called .jpg", _fifo,
               refused("not a regular file"), refused("not a regular file")),
+    ImageCase("huge-file", "2 GiB (sparse) file named .jpg, over JPEGBENCH_MAX_FILE_BYTES (default 512 MiB)",
+              _huge_file, TOO_BIG_FILE, TOO_BIG_FILE),
 )
 
 #: Minimum sizes: restore refuses images under 8x8; train under its patch size (16 in the tests);
@@ -435,6 +447,7 @@ COMMAND_CASES: tuple[CommandCase, ...] = (
     # restore arguments and weights
     CommandCase("qf-out-of-range", "restore", "--qf 500", r"--qf must be in 1\.\.100"),
     CommandCase("bad-tile", "restore", "--tile 12 (not a multiple of 8)", "tile must be a multiple of 8"),
+    CommandCase("bad-max-pixels", "restore", "--max-pixels 0", "--max-pixels must be an integer >= 1"),
     CommandCase("unknown-method", "restore", "--method fbcnn-x", "unknown method 'fbcnn-x'"),
     CommandCase("weights-missing", "restore", "--weights nowhere/x.pth", "weights file not found"),
     CommandCase("weights-directory", "restore", "--weights DIR", "weights path is not a file"),

@@ -32,7 +32,7 @@ def _one_thread():
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     # No user configuration leaks into the cases; outputs land under tmp_path.
-    for var in ("JPEGBENCH_MAX_PIXELS", "JPEGBENCH_WEIGHTS_DIR", "JPEGBENCH_DEBUG"):
+    for var in ("JPEGBENCH_MAX_PIXELS", "JPEGBENCH_MAX_FILE_BYTES", "JPEGBENCH_WEIGHTS_DIR", "JPEGBENCH_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -222,6 +222,7 @@ SETUPS: dict[tuple[str, str], Callable[[Ctx], Setup]] = {
     ("config-invalid-toml", "train"): lambda c: c.train(c.file("bad.toml", "[data\ntrain_dir = ")),
     ("qf-out-of-range", "restore"): lambda c: c.restore("--method", "fbcnn", "--qf", "500"),
     ("bad-tile", "restore"): lambda c: c.restore("--method", "fbcnn", "--tile", "12"),
+    ("bad-max-pixels", "restore"): lambda c: c.restore("--method", "jpeg", "--max-pixels", "0"),
     ("unknown-method", "restore"): lambda c: c.restore("--method", "fbcnn-x"),
     ("weights-missing", "restore"): lambda c: c.weights(Path("nowhere", "x.pth")),
     ("weights-directory", "restore"): lambda c: c.weights(c.empty_dir()),
