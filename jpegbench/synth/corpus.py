@@ -230,11 +230,21 @@ def _remove_parts(out: Path) -> None:
                 p.unlink(missing_ok=True)
 
 
+def _is_corpus(out: Path) -> bool:
+    try:
+        info = json.loads((out / "corpus.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("format") == _FORMAT
+
+
 def _prepare_dir(out: Path, fingerprint: str, overwrite: bool) -> None:
     """Check that ``out`` is empty, or a corpus of this recipe (resume), or may be overwritten."""
     names = {n for n in os.listdir(out) if not n.endswith(".part")}
     foreign = sorted(names - _OURS)
-    if foreign:
+    # What users and `jpegbench evaluate` keep in a corpus (results, the curve
+    # cache, notes) is left alone; only a folder that is not a corpus is refused.
+    if foreign and not _is_corpus(out):
         raise CorpusError(
             f"{out} is not empty and is not a jpegbench corpus (found {foreign[0]!r}); choose a new or empty directory"
         )
@@ -251,7 +261,7 @@ def _prepare_dir(out: Path, fingerprint: str, overwrite: bool) -> None:
                 f"{out} holds a corpus of another recipe, seed, source set or jpegbench version; "
                 "pass overwrite=True (--overwrite) or choose another directory"
             )
-        for n in ("lq", "hq", ".rows"):
+        for n in ("lq", "hq", ".rows", ".cache"):
             shutil.rmtree(out / n, ignore_errors=True)
         for n in ("manifest.parquet", "manifest.csv", "corpus.json", "recipe.toml"):
             (out / n).unlink(missing_ok=True)

@@ -186,6 +186,13 @@ def test_directory_checks(tiny, image_folder, write_recipe, tmp_path):
         synthesize(other, out, progress=False)
     assert len(synthesize(other, out, progress=False, overwrite=True)) == 12
     assert json.loads((out / "corpus.json").read_text())["seed"] == 4
+    # What evaluate and users keep in a corpus survives a resume; the stale curve cache goes with an overwrite.
+    (out / "results.parquet").write_bytes(b"results")
+    (out / ".cache" / "curves").mkdir(parents=True)
+    synthesize(other, out, progress=False)
+    assert (out / "results.parquet").read_bytes() == b"results" and (out / ".cache").is_dir()
+    synthesize(tiny, out, progress=False, overwrite=True)
+    assert (out / "results.parquet").exists() and not (out / ".cache").exists()
 
 
 def test_read_manifest_errors(tmp_path, tiny):
