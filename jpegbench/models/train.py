@@ -4,20 +4,25 @@
 TOML file, see ``configs/``) into an output folder:
 
 ``out_dir/last.pt``
-    The latest state (model, optimizer, scheduler, step, RNG, config): what
-    :func:`train` resumes from. Written every ``checkpoint_every`` steps, at
-    the end, and when the run is interrupted (Ctrl-C).
+    The latest state (model, optimizer, scheduler, step, RNG, the running
+    sums of the current log window, config): what :func:`train` resumes
+    from. Written every ``checkpoint_every`` steps, at the end, where
+    ``until_step`` stops, and when the run is interrupted (Ctrl-C).
 ``out_dir/best.pt``
     The model with the best validation PSNR so far, as a plain jpegbench
     checkpoint (:func:`jpegbench.models.weights.load_model` reads it).
 ``out_dir/log.csv``
-    ``step, loss, l1, qf_loss, lr, val_psnr, seconds`` (``val_psnr`` only on
-    validation rows; ``seconds`` is training wall time, resumes included).
+    ``step, loss, l1, qf_loss, lr, val_psnr, seconds``, a row every
+    ``log_every`` and ``val_every`` steps and at the config's last step;
+    ``loss``, ``l1`` and ``qf_loss`` are means over the steps since the
+    previous row (``val_psnr`` only on validation rows; ``seconds`` is
+    training wall time, resumes included).
 ``out_dir/curves.png``
     Loss and validation PSNR against step.
 
 Every file is written to a temporary name and renamed, so an interruption
-never leaves a half-written one.
+never leaves a half-written one; the temporary files (``.NAME.XXXXXXXX.part``)
+a killed run leaves are deleted by the next run on the folder.
 
 Recipe
 ------
@@ -46,7 +51,17 @@ The batch of step ``s`` is a function of ``(seed, s)`` only: epoch ``e``
 visits the items in a permutation seeded by ``(seed, e)`` and the dataset's
 items depend on ``(seed, epoch, index)``. With the model, optimizer and
 scheduler restored from ``last.pt``, a resumed run on the CPU gives the same
-weights as an uninterrupted one.
+weights as an uninterrupted one, and the same ``log.csv`` (``seconds``
+aside): ``last.pt`` keeps the running sums of the log window it was written
+in, and neither ``until_step`` nor an interruption adds a log row.
+
+Ctrl-C is held while a step is applied (the optimizer update, the step
+counter, its log row, its validation and ``best.pt``) and acted on when the
+step is complete, so the ``last.pt`` written on the interrupt is always a
+completed step under its own number; an interrupt during the forward or
+backward pass discards that step (it is redone on resume, with the same
+random draws). A second Ctrl-C while a step is applied stops at once and
+writes no ``last.pt``, leaving the previous one.
 
 Test sets are not training data: a source folder named like LIVE1 or
 Classic5, or one with a file whose name, bytes or pixels equal those of an
@@ -62,15 +77,18 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +97,8 @@ import numpy as np
 import torch
 
 from jpegbench.codec import jpeg_roundtrip, list_images, read_image, sha256_file
+from jpegbench.codec._validate import read_toml_bytes
+from jpegbench.codec.imageio import remove_stale_parts
 from jpegbench.errors import ConfigError, InputError, JpegbenchError, LockError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.weights import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
@@ -97,6 +117,7 @@ LOG_COLUMNS: tuple[str, ...] = ("step", "loss", "l1", "qf_loss", "lr", "val_psnr
 _CKPT_VERSION = 1  # jpegbench-fbcnn format_version, read by jpegbench.models.weights
 _TEST_SET_NAMES = ("live1", "classic5")
 _TEST_SET_DIRS = ("LIVE1_gray", "LIVE1_color", "Classic5")
+_OUTPUTS = ("last.pt", "best.pt", "log.csv", "curves.png")
 
 # Which TOML table each field lives in; also the order of the dump.
 _SECTIONS: dict[str, tuple[str, ...]] = {
@@ -245,9 +266,13 @@ class TrainConfig:
         """Read a TOML training config; relative paths in it are relative to its folder."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_toml_bytes(path).decode("utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read training config {path}: {exc.strerror or exc}") from None
+        except ConfigError as exc:  # not a regular file, or over MAX_TOML_BYTES (1 MiB)
+            raise ConfigError(f"training config {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML (not UTF-8: {exc.reason} at byte {exc.start})") from None
         try:
             data = _toml_loads(text)
         except ValueError as exc:
@@ -892,8 +917,9 @@ def train(
     progress : bool, default True
         Show a tqdm bar (loss, steps/s, patches/s).
     until_step : int, optional
-        Stop after this step as if interrupted (``last.pt`` written); a later
-        call resumes. Default: ``config.steps``.
+        Stop after this step as if interrupted (``last.pt`` written, no extra
+        log row); a later call resumes, and ends with the files of an
+        uninterrupted run. Default: ``config.steps``.
 
     Returns
     -------
@@ -921,6 +947,8 @@ def train(
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     with _Lock(out):
+        for name in _OUTPUTS:  # left by a killed run; no live run writes here while we hold the lock
+            remove_stale_parts(out / name)
         return _run(cfg, out, resume=resume, device=target, progress=progress, stop=int(stop))
 
 
@@ -954,6 +982,7 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
     step, seconds, best, best_step, last_val = 0, 0.0, -math.inf, 0, None
     last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
     torch_rng = torch.Generator().manual_seed(cfg.seed)  # teacher-forcing draws
+    acc = _log_window(None)  # sums over the steps since the last log row
 
     if resume and last_path.is_file():
         state = _read_state(last_path)
@@ -966,12 +995,14 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
         best, best_step = float(tr["best_val_psnr"]), int(tr["best_step"])
         last_val = tr.get("last_val") or None
         torch_rng.set_state(tr["torch_rng"])
+        acc = _log_window(tr.get("log_window"))
         rows: list[dict[str, Any]] = _read_log(log_path, step)
     else:
         rows = []
         for p in (last_path, best_path, log_path, out / "curves.png"):
             p.unlink(missing_ok=True)
     n_train, n_val = len(train_files), len(val_files)
+    saved_step = [step if last_path.is_file() else None]  # the step in last.pt on disk
 
     def meta(val: dict | None) -> dict:
         return _meta(cfg, step, seconds, n_train, n_val, init, val)
@@ -992,10 +1023,12 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
                 "best_step": best_step,
                 "last_val": last_val or {},
                 "torch_rng": torch_rng.get_state(),
+                "log_window": dict(acc),
                 "train_config": cfg.to_dict(),
             },
         }
         _atomic_save(payload, last_path)
+        saved_step[0] = step
 
     def flush_log() -> None:
         _write_log(log_path, rows)
@@ -1006,54 +1039,57 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
         from tqdm.auto import tqdm
 
         bar = tqdm(total=stop, initial=step, desc=cfg.name, unit="step", dynamic_ncols=True)
-    acc = {"loss": 0.0, "l1": 0.0, "qf_loss": 0.0, "n": 0}
+    # "compute": the step's forward/backward, nothing of the state changed yet but the RNG draws;
+    # "apply": the update and the step's bookkeeping (Ctrl-C held); "between": a consistent state.
+    phase, rng_at_start = "between", torch_rng.get_state()
+    guard = _HeldInterrupt(notify=progress)
     try:
-        while step < stop:
-            t0 = time.perf_counter()
-            batch = {k: v.to(device) for k, v in _batch(dataset, per_epoch, cfg, step).items()}
-            loss, l1, qf_loss = _loss(model, batch, cfg, torch_rng)
-            if not torch.isfinite(loss):
-                raise JpegbenchError(f"training diverged at step {step + 1}: loss is {float(loss)}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            dt = time.perf_counter() - t0
-            seconds += dt
-            acc["loss"] += float(loss.detach())
-            acc["l1"] += l1
-            acc["qf_loss"] += qf_loss
-            acc["n"] += 1
-            row: dict[str, Any] | None = None
-            if step % cfg.log_every == 0 or step % cfg.val_every == 0 or step == stop:
-                n = acc["n"]
-                row = {
-                    "step": step,
-                    "loss": f"{acc['loss'] / n:.6f}",
-                    "l1": f"{acc['l1'] / n:.6f}",
-                    "qf_loss": f"{acc['qf_loss'] / n:.6f}",
-                    "lr": f"{optimizer.param_groups[0]['lr']:.3g}",
-                    "val_psnr": "",
-                    "seconds": f"{seconds:.1f}",
-                }
-                acc = {"loss": 0.0, "l1": 0.0, "qf_loss": 0.0, "n": 0}
-            if step % cfg.val_every == 0 or step == cfg.steps:
-                last_val = _validate_model(model, cells, device)
-                assert row is not None
-                row["val_psnr"] = f"{last_val['mean']:.4f}"
-                if last_val["mean"] > best:
-                    best, best_step = last_val["mean"], step
-                    save_checkpoint(model, best_path, meta=meta(last_val))
-            if row is not None:
-                rows.append(row)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{cfg.batch_size / dt:.1f}", refresh=False)
-            if step % cfg.checkpoint_every == 0 or row is not None and row["val_psnr"]:
-                flush_log()
-                write_last()
+        with guard:
+            while step < stop:
+                rng_at_start = torch_rng.get_state()
+                phase = "compute"
+                t0 = time.perf_counter()
+                batch = {k: v.to(device) for k, v in _batch(dataset, per_epoch, cfg, step).items()}
+                loss, l1, qf_loss = _loss(model, batch, cfg, torch_rng)
+                if not torch.isfinite(loss):
+                    raise JpegbenchError(f"training diverged at step {step + 1}: loss is {float(loss)}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                with guard.held(f"step {step + 1}"):
+                    phase = "apply"
+                    optimizer.step()
+                    scheduler.step()
+                    step += 1
+                    dt = time.perf_counter() - t0
+                    seconds += dt
+                    row = _account(acc, cfg, step, float(loss.detach()), l1, qf_loss, optimizer, seconds)
+                    if step % cfg.val_every == 0 or step == cfg.steps:
+                        last_val = _validate_model(model, cells, device)
+                        assert row is not None
+                        row["val_psnr"] = f"{last_val['mean']:.4f}"
+                        if last_val["mean"] > best:
+                            best, best_step = last_val["mean"], step
+                            save_checkpoint(model, best_path, meta=meta(last_val))
+                    if row is not None:
+                        rows.append(row)
+                    phase = "between"  # a Ctrl-C held above is raised as the block ends
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{cfg.batch_size / dt:.1f}", refresh=False)
+                if step % cfg.checkpoint_every == 0 or row is not None and row["val_psnr"]:
+                    flush_log()
+                    write_last()
     except KeyboardInterrupt:
+        if phase == "apply":
+            # Only a second Ctrl-C (or an interrupt raised by code) lands here: the weights may hold
+            # part of step `step + 1`, so no state is saved; last.pt keeps its last consistent step.
+            if progress:
+                kept = f"it holds step {saved_step[0]}" if saved_step[0] is not None else "there is none yet"
+                print(f"\n{cfg.name}: interrupted while a step was applied; {last_path} not updated ({kept})",
+                      file=sys.stderr)
+            raise
+        if phase == "compute":
+            torch_rng.set_state(rng_at_start)  # the step is redone on resume, with the same draws
         # Keep what was done: the state after the last complete step.
         flush_log()
         write_last()
@@ -1074,6 +1110,106 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
         "last": last_path,
         "best": best_path if best_path.is_file() else None,
     }
+
+
+def _log_window(saved: Any) -> dict[str, Any]:
+    """The running sums of the current log window: empty, or as saved in ``last.pt``.
+
+    A state written before the window was saved in it has none (nor has a
+    damaged one): the run then resumes with an empty window, as such runs
+    always did (the next log row averages only the steps after the resume).
+    """
+    empty = {"loss": 0.0, "l1": 0.0, "qf_loss": 0.0, "n": 0}
+    if not isinstance(saved, Mapping) or set(saved) != set(empty):
+        return empty
+    sums_ok = all(isinstance(saved[k], float) for k in ("loss", "l1", "qf_loss"))
+    if not (sums_ok and _is_int(saved["n"]) and saved["n"] >= 0):
+        return empty
+    return {"loss": saved["loss"], "l1": saved["l1"], "qf_loss": saved["qf_loss"], "n": int(saved["n"])}
+
+
+def _account(
+    acc: dict[str, Any], cfg: TrainConfig, step: int, loss: float, l1: float, qf_loss: float, optimizer: Any,
+    seconds: float,
+) -> dict[str, Any] | None:
+    """Add step ``step`` to the log window ``acc`` (in place); at a log row return the row and empty the window.
+
+    Rows fall on multiples of ``log_every`` and ``val_every`` and on the
+    config's last step, never where ``until_step`` or an interruption stops
+    the run, so a run stopped and resumed logs exactly what an uninterrupted
+    one logs.
+    """
+    acc["loss"] += loss
+    acc["l1"] += l1
+    acc["qf_loss"] += qf_loss
+    acc["n"] += 1
+    if not (step % cfg.log_every == 0 or step % cfg.val_every == 0 or step == cfg.steps):
+        return None
+    n = acc["n"]
+    row = {
+        "step": step,
+        "loss": f"{acc['loss'] / n:.6f}",
+        "l1": f"{acc['l1'] / n:.6f}",
+        "qf_loss": f"{acc['qf_loss'] / n:.6f}",
+        "lr": f"{optimizer.param_groups[0]['lr']:.3g}",
+        "val_psnr": "",
+        "seconds": f"{seconds:.1f}",
+    }
+    acc.update(loss=0.0, l1=0.0, qf_loss=0.0, n=0)
+    return row
+
+
+class _HeldInterrupt:
+    """Hold Ctrl-C (SIGINT) while a training step is applied, so that a step is applied whole or not at all.
+
+    Inside ``with guard:`` SIGINT goes to this handler. Outside a
+    :meth:`held` block it calls the previous handler at once (Python's
+    default raises KeyboardInterrupt). Inside one, the first SIGINT is held
+    and delivered when the block ends normally; a second one is delivered at
+    once (an escape hatch for a slow validation), and the caller must then
+    treat the state as torn. The handler is installed only in the main thread
+    (the only one Python delivers signals to) and only over a Python-level
+    previous handler; otherwise nothing is held.
+    """
+
+    def __init__(self, *, notify: bool = True) -> None:
+        self._notify = notify
+        self._previous: Any = None
+        self._holding: str | None = None
+        self._pending: tuple[int, Any] | None = None
+
+    def __enter__(self) -> _HeldInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._holding is not None and self._pending is None:
+            self._pending = (signum, frame)
+            if self._notify:
+                print(f"\ninterrupted: finishing {self._holding}, then saving (Ctrl-C again to stop without saving)",
+                      file=sys.stderr)
+            return
+        self._previous(signum, frame)
+
+    @contextlib.contextmanager
+    def held(self, what: str) -> Iterator[None]:
+        self._holding, self._pending = what, None
+        try:
+            yield
+        finally:
+            self._holding = None
+        pending, self._pending = self._pending, None
+        if pending is not None and self._previous is not None:
+            self._previous(*pending)
 
 
 def _scheduler_state(scheduler: Any) -> dict[str, Any]:

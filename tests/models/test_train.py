@@ -357,3 +357,141 @@ def test_until_step_equal_to_zero_writes_a_start_state(image_dir, tmp_path):
     result = train(tiny_config(image_dir), tmp_path / "run", progress=False, device="cpu", until_step=0)
     assert result["step"] == 0 and result["best"] is None
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["training"]["step"] == 0
+
+
+# -- exact resume: the log window and Ctrl-C ------------------------------------------------
+
+
+def window_config(image_dir: Path) -> TrainConfig:
+    """Log rows at 3, 6 and 7 (the last step), validation at 6 and 7, a periodic checkpoint at 2, 4 and 6."""
+    return tiny_config(image_dir, steps=7, log_every=3, val_every=6, checkpoint_every=2, qf_teacher_prob=0.5)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Same weights, Adam state, step and log (``seconds`` aside) in two run folders."""
+    sa, sb = (torch.load(d / "last.pt", weights_only=True) for d in (a, b))
+    assert sa["training"]["step"] == sb["training"]["step"]
+    assert sa["state_dict"].keys() == sb["state_dict"].keys()
+    assert all(torch.equal(sa["state_dict"][k], sb["state_dict"][k]) for k in sa["state_dict"])
+    oa, ob = sa["training"]["optimizer"]["state"], sb["training"]["optimizer"]["state"]
+    assert oa.keys() == ob.keys()
+    assert all(torch.equal(oa[i][k], ob[i][k]) for i in oa for k in oa[i])
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_log(a / "log.csv")) == strip(read_log(b / "log.csv"))
+
+
+def test_resume_off_a_log_row_gives_the_uninterrupted_log_and_weights(image_dir, tmp_path):
+    cfg = window_config(image_dir)
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    assert [int(r["step"]) for r in read_log(tmp_path / "full" / "log.csv")] == [3, 6, 7]
+    train(cfg, tmp_path / "split", progress=False, device="cpu", until_step=5)
+    assert [int(r["step"]) for r in read_log(tmp_path / "split" / "log.csv")] == [3]  # no extra row at 5
+    window = torch.load(tmp_path / "split" / "last.pt", weights_only=True)["training"]["log_window"]
+    assert window["n"] == 2 and window["loss"] > 0  # steps 4 and 5, not yet logged
+    train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert_same_run(tmp_path / "split", tmp_path / "full")
+
+
+def test_resume_from_a_state_without_a_log_window(image_dir, tmp_path):
+    """A last.pt written before the window was saved still resumes (its next row averages fewer steps)."""
+    cfg = window_config(image_dir)
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    train(cfg, tmp_path / "old", progress=False, device="cpu", until_step=5)
+    state = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
+    del state["training"]["log_window"]
+    torch.save(state, tmp_path / "old" / "last.pt")
+    assert train(cfg, tmp_path / "old", progress=False, device="cpu")["step"] == 7
+    a = load_checkpoint(tmp_path / "old" / "last.pt").state_dict
+    b = load_checkpoint(tmp_path / "full" / "last.pt").state_dict
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the weights never depended on the window
+    assert [int(r["step"]) for r in read_log(tmp_path / "old" / "log.csv")] == [3, 6, 7]
+
+
+def _adam_step_then(monkeypatch, at_call: int, action) -> None:
+    """Make the ``at_call``-th Adam update (1-based) run ``action()`` right after updating the weights."""
+    original = torch.optim.Adam.step
+    calls = [0]
+
+    def step(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls[0] += 1
+        if calls[0] == at_call:
+            action()
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+
+
+def _ctrl_c() -> None:
+    import signal
+
+    signal.raise_signal(signal.SIGINT)  # a real Ctrl-C, delivered to this (main) thread
+
+
+def test_ctrl_c_right_after_the_update_saves_that_step_under_its_number(image_dir, tmp_path, monkeypatch):
+    cfg = window_config(image_dir)
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    with monkeypatch.context() as m:
+        _adam_step_then(m, 5, _ctrl_c)  # off a log row and off a checkpoint
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / "split", progress=False, device="cpu")
+    state = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert state["training"]["step"] == 5  # step 5 was completed, then the interrupt acted
+    assert state["training"]["log_window"]["n"] == 2
+    assert not list((tmp_path / "split").glob(".*.part")) and not (tmp_path / "split" / ".lock").exists()
+    train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert_same_run(tmp_path / "split", tmp_path / "full")
+
+
+def _second_ctrl_c() -> None:
+    _ctrl_c()  # held until the step is complete ...
+    _ctrl_c()  # ... but a second one stops at once
+
+
+def _raise() -> None:
+    raise KeyboardInterrupt  # as if raised by code in the middle of the step
+
+
+@pytest.mark.parametrize("action", [_second_ctrl_c, _raise], ids=["second-ctrl-c", "raised"])
+def test_interrupt_inside_the_update_keeps_the_previous_checkpoint(image_dir, tmp_path, monkeypatch, action):
+    cfg = window_config(image_dir)
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    with monkeypatch.context() as m:
+        _adam_step_then(m, 5, action)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / "split", progress=False, device="cpu")
+    # The weights hold step 5, the bookkeeping may not: nothing saved, the periodic checkpoint of step 4 stays.
+    assert torch.load(tmp_path / "split" / "last.pt", weights_only=True)["training"]["step"] == 4
+    train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert_same_run(tmp_path / "split", tmp_path / "full")
+
+
+def test_ctrl_c_in_the_forward_pass_redoes_the_step_with_the_same_draws(image_dir, tmp_path, monkeypatch):
+    from jpegbench.models.fbcnn import FBCNN
+
+    cfg = window_config(image_dir)  # teacher forcing: each step draws from the run's RNG before its forward pass
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    forward, calls = FBCNN.forward, [0]
+
+    def interrupted_forward(self, x, qf=None):
+        if self.training:
+            calls[0] += 1
+            if calls[0] == 5:
+                _ctrl_c()
+        return forward(self, x, qf)
+
+    with monkeypatch.context() as m:
+        m.setattr(FBCNN, "forward", interrupted_forward)
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert torch.load(tmp_path / "split" / "last.pt", weights_only=True)["training"]["step"] == 4
+    train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert_same_run(tmp_path / "split", tmp_path / "full")
+
+
+def test_the_interrupt_handler_is_restored(image_dir, tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    train(tiny_config(image_dir, steps=1, val_every=1), tmp_path / "run", progress=False, device="cpu")
+    assert signal.getsignal(signal.SIGINT) is before
