@@ -32,6 +32,7 @@ from jpegbench.codec.inspect import inspect_jpeg
 from jpegbench.codec.limits import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_PIXELS,
+    MAX_TOML_BYTES,
     default_max_file_bytes,
     default_max_pixels,
     limits,
@@ -42,8 +43,8 @@ __all__ = [
     "BACKENDS", "DCT_METHODS", "SUBSAMPLINGS", "EncoderInfo", "decode", "encode", "encoder_info",
     "jpeg_roundtrip", "Y_DEFINITIONS", "rgb_to_y", "rgb_to_ycbcr", "to_gray", "ycbcr_to_rgb",
     "block_dct", "block_idct", "dct_matrix", "JpegHeader", "read_header", "IMAGE_SUFFIXES",
-    "atomic_write_bytes", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "default_max_pixels",
-    "default_max_file_bytes", "limits", "list_images", "png_bytes", "read_image",
+    "atomic_write_bytes", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "MAX_TOML_BYTES",
+    "default_max_pixels", "default_max_file_bytes", "limits", "list_images", "png_bytes", "read_image",
     "sha256_bytes", "sha256_file", "write_png", "IJG_CHROMA", "IJG_LUMA", "QFEstimate", "ijg_qtable",
     "qf_from_qtables", "inspect_jpeg", "check_pixels", "check_qf", "check_shift",
 ]  # fmt: skip

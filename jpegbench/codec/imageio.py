@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -208,6 +209,40 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_parts(path: str | Path) -> list[Path]:
+    """Delete the temporary files that interrupted atomic writes of ``path`` left next to it.
+
+    Every atomic writer in jpegbench writes ``NAME`` through a temporary
+    ``.NAME.XXXXXXXX.part`` in the same folder (``tempfile.mkstemp`` with
+    prefix ``.NAME.``: 8 characters of ``[a-z0-9_]``) and renames it; a
+    process killed in between leaves that file behind. Only files of exactly
+    that form are removed: those of other outputs stay, even
+    ``.NAME.x.XXXXXXXX.part`` of an output named ``NAME.x``.
+    Call it only while holding the lock of the run that writes ``path``: the
+    temporary file of a live writer looks the same.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.part")
+    removed = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if pattern.fullmatch(name):
+            try:
+                (path.parent / name).unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path.parent / name)
+    return sorted(removed)
 
 
 def png_bytes(pixels: np.ndarray, *, compress_level: int = 6) -> bytes:

@@ -23,6 +23,14 @@ point loses at most the last batch; rerunning ends with the same table
 (runtime columns aside). Rows are always sorted in manifest order, then
 method order.
 
+A run holds the lock file ``.NAME.lock`` next to the results file ``NAME``
+from before it reads the file until its last save: a second run on the same
+file fails at once with :class:`~jpegbench.errors.LockError` instead of
+overwriting the first one's rows (a lock whose process is gone is taken
+over, as in ``synth``). Holding it, the run first deletes the temporary files
+(``.NAME.XXXXXXXX.part``) a killed run left next to the results file and its
+examples sidecar.
+
 Sidecar files (next to the results file, for the report)
 --------------------------------------------------------
 ``<stem>.examples.npz``: for one example sample (the first non-aligned
@@ -34,6 +42,7 @@ curves. ``<stem>.flexibility.csv`` is written by :func:`jpegbench.report.run_dem
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -43,7 +52,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -53,6 +62,7 @@ import pandas as pd
 
 from jpegbench import __version__
 from jpegbench.codec import qf_from_qtables, read_header, read_image, sha256_file, to_gray
+from jpegbench.codec.imageio import remove_stale_parts
 from jpegbench.errors import CorpusError, ImageReadError, InputError, JpegbenchError, ResultsError
 from jpegbench.metrics import METRIC_CONVENTIONS, psnr, psnrb, ssim
 from jpegbench.report._io import ensure_dir, replace_into, write_atomic
@@ -496,6 +506,28 @@ def _device_name(device: Any) -> str:
     return str(pick_device(device))
 
 
+@contextlib.contextmanager
+def _locked_output(out_path: Path | None) -> Iterator[None]:
+    """Hold ``.NAME.lock`` next to the results file for the run; first delete a killed run's temporary files.
+
+    Without the lock two runs on one ``out`` would each rewrite the file with
+    their own rows only. The second run does not wait: it fails at once
+    (:class:`~jpegbench.errors.LockError`), like a second ``synth``. Under
+    the lock no live run writes this results file or its sidecar, so their
+    ``.NAME.XXXXXXXX.part`` files are a killed run's.
+    """
+    if out_path is None:
+        yield
+        return
+    from jpegbench.synth._lock import DirLock
+
+    ensure_dir(out_path.parent)
+    with DirLock.for_file(out_path):
+        for p in (out_path, examples_path(out_path)):
+            remove_stale_parts(p)
+        yield
+
+
 # -- the runner ----------------------------------------------------------------
 
 
@@ -573,6 +605,9 @@ def evaluate(
         ``out`` exists and is not a jpegbench results file, or was made from
         another corpus or with another estimator or weights (use
         ``resume=False`` or another ``out``).
+    LockError
+        Another live run is writing ``out`` (its lock ``.NAME.lock`` is next
+        to it); this run fails at once rather than wait.
     """
     corpus = Path(corpus_dir)
     methods = _check_methods(methods, weights)
@@ -616,75 +651,77 @@ def evaluate(
         "weights": {},
     }
 
-    done = _empty()
-    if out_path is not None and not resume:
-        for stale in (examples_path(out_path), flexibility_path(out_path)):
-            stale.unlink(missing_ok=True)
-    if out_path is not None and out_path.exists() and resume:
-        done = read_results(out_path)
-        old = done.attrs["jpegbench"]
-        if old.get("manifest_sha256") != manifest_hash:
-            raise ResultsError(f"{out_path}: made from another corpus ({old.get('corpus')}); "
-                               "pass resume=False (CLI --no-resume) to overwrite, or choose another output file")
-        if old.get("estimator") != estimator:
-            raise ResultsError(f"{out_path}: made with estimator {old.get('estimator')!r}, not {estimator!r}; "
-                               "pass resume=False to overwrite, or choose another output file")
-        for m, info in winfo.items():
-            prev = old.get("weights", {}).get(m)
-            if prev is not None and prev.get("weights_sha256") != info["weights_sha256"]:
-                raise ResultsError(f"{out_path}: method {m!r} was run with other weights "
-                                   f"({prev.get('weights')}); pass resume=False or choose another output file")
-        meta["weights"] = dict(old.get("weights", {}))
-    meta["weights"].update(winfo)
+    with _locked_output(out_path):  # a second run on the same file fails here, before reading it
+        done = _empty()
+        if out_path is not None and not resume:
+            for stale in (examples_path(out_path), flexibility_path(out_path)):
+                stale.unlink(missing_ok=True)
+        if out_path is not None and out_path.exists() and resume:
+            done = read_results(out_path)
+            old = done.attrs["jpegbench"]
+            if old.get("manifest_sha256") != manifest_hash:
+                raise ResultsError(f"{out_path}: made from another corpus ({old.get('corpus')}); "
+                                   "pass resume=False (CLI --no-resume) to overwrite, or choose another output file")
+            if old.get("estimator") != estimator:
+                raise ResultsError(f"{out_path}: made with estimator {old.get('estimator')!r}, not {estimator!r}; "
+                                   "pass resume=False to overwrite, or choose another output file")
+            for m, info in winfo.items():
+                prev = old.get("weights", {}).get(m)
+                if prev is not None and prev.get("weights_sha256") != info["weights_sha256"]:
+                    raise ResultsError(f"{out_path}: method {m!r} was run with other weights "
+                                       f"({prev.get('weights')}); pass resume=False or choose another output file")
+            meta["weights"] = dict(old.get("weights", {}))
+        meta["weights"].update(winfo)
 
-    have = set(zip(done["sample_id"], done["method"]))
-    order = {m: i for i, m in enumerate((*_valid_methods(), *sorted(set(done["method"]) - set(_valid_methods()))))}
-    sample_order = {s: i for i, s in enumerate(manifest["sample_id"].astype(str))}
-    example = _example_id(manifest) if (out_path is not None and examples) else None
-    ex_state = read_examples(out_path) if example is not None and out_path.exists() and resume else None
+        have = set(zip(done["sample_id"], done["method"]))
+        order = {m: i for i, m in enumerate((*_valid_methods(), *sorted(set(done["method"]) - set(_valid_methods()))))}
+        sample_order = {s: i for i, s in enumerate(manifest["sample_id"].astype(str))}
+        example = _example_id(manifest) if (out_path is not None and examples) else None
+        ex_state = read_examples(out_path) if example is not None and out_path.exists() and resume else None
 
-    rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
 
-    def table() -> pd.DataFrame:
-        df = pd.concat([done, _typed(pd.DataFrame(rows))], ignore_index=True) if rows else done.copy()
-        df = df.sort_values(["sample_id", "method"], key=lambda s: s.map(sample_order if s.name == "sample_id" else order),
-                            kind="stable", ignore_index=True)
-        df.attrs["jpegbench"] = meta
-        return df
+        def table() -> pd.DataFrame:
+            df = pd.concat([done, _typed(pd.DataFrame(rows))], ignore_index=True) if rows else done.copy()
+            df = df.sort_values(["sample_id", "method"],
+                                key=lambda s: s.map(sample_order if s.name == "sample_id" else order),
+                                kind="stable", ignore_index=True)
+            df.attrs["jpegbench"] = meta
+            return df
 
-    def save() -> None:
-        if out_path is not None:
-            write_results(table(), out_path, meta)
+        def save() -> None:
+            if out_path is not None:
+                write_results(table(), out_path, meta)
 
-    pending = [r for r in manifest.to_dict("records") if any((str(r["sample_id"]), m) not in have for m in methods)]
-    from tqdm import tqdm
+        pending = [r for r in manifest.to_dict("records") if any((str(r["sample_id"]), m) not in have for m in methods)]
+        from tqdm import tqdm
 
-    bar = tqdm(pending, desc="evaluate", unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    try:
-        for k, row in enumerate(bar, 1):
-            sid = str(row["sample_id"])
-            lq, hq, qf_tables = _load_pair(corpus, row)
-            est, est_seconds = _estimate(lq, estimator, curve_cache, str(row.get("lq_sha256", "")))
-            cached.value = None if isinstance(est, str) else est
-            qf_est = getattr(cached.value, "qf_dominant", None)
-            crops: dict[str, np.ndarray] = {}
-            for m in methods:
-                if (sid, m) in have:
-                    continue
-                bar.set_postfix_str(f"{sid} {m}", refresh=False)
-                res = runners[m](lq)
-                rows.append(_row(row, m, res, hq, lq, qf_est, est, qf_tables, est_seconds, device_name, winfo[m]))
+        bar = tqdm(pending, desc="evaluate", unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+        try:
+            for k, row in enumerate(bar, 1):
+                sid = str(row["sample_id"])
+                lq, hq, qf_tables = _load_pair(corpus, row)
+                est, est_seconds = _estimate(lq, estimator, curve_cache, str(row.get("lq_sha256", "")))
+                cached.value = None if isinstance(est, str) else est
+                qf_est = getattr(cached.value, "qf_dominant", None)
+                crops: dict[str, np.ndarray] = {}
+                for m in methods:
+                    if (sid, m) in have:
+                        continue
+                    bar.set_postfix_str(f"{sid} {m}", refresh=False)
+                    res = runners[m](lq)
+                    rows.append(_row(row, m, res, hq, lq, qf_est, est, qf_tables, est_seconds, device_name, winfo[m]))
+                    if sid == example:
+                        crops[m] = res.image
                 if sid == example:
-                    crops[m] = res.image
-            if sid == example:
-                ex_state = _update_examples(out_path, ex_state, row, lq, hq, crops, rows, cached.value)
-            if k % save_every == 0:
-                save()
-    finally:
-        bar.close()
-    if rows or (out_path is not None and not out_path.exists()):
-        save()
-    return table()
+                    ex_state = _update_examples(out_path, ex_state, row, lq, hq, crops, rows, cached.value)
+                if k % save_every == 0:
+                    save()
+        finally:
+            bar.close()
+        if rows or (out_path is not None and not out_path.exists()):
+            save()
+        return table()
 
 
 def _float(v: Any) -> float:

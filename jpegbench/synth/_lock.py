@@ -1,9 +1,11 @@
-"""A pid lock file that keeps two runs from writing one output directory.
+"""A pid lock file that keeps two runs from writing one output directory or file.
 
-``DIR/.lock`` is created with ``O_CREAT | O_EXCL`` and holds ``"<pid> <host>"``.
-A lock whose process is gone (same host, pid not running or a zombie) is
-stale and is taken over; breaking it is itself guarded by ``DIR/.lock.break``
-so two runs that find the same stale lock cannot both win.
+``DIR/.lock`` (for a file ``DIR/NAME``: ``DIR/.NAME.lock``, see
+:meth:`DirLock.for_file`) is created with ``O_CREAT | O_EXCL`` and holds
+``"<pid> <host>"``. A lock whose process is gone (same host, pid not running
+or a zombie) is stale and is taken over; breaking it is itself guarded by
+``<lock>.break`` so two runs that find the same stale lock cannot both win.
+A second run never waits: it fails at once with :class:`LockError`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 class DirLock:
-    """Exclusive lock on a directory for the life of a ``with`` block.
+    """Exclusive lock on a directory (or, :meth:`for_file`, one file) for the life of a ``with`` block.
 
     Raises
     ------
@@ -43,10 +45,17 @@ class DirLock:
         On entry, when another live process holds the lock.
     """
 
-    def __init__(self, directory: str | Path) -> None:
-        self.path = Path(directory) / ".lock"
+    def __init__(self, directory: str | Path, *, name: str = ".lock", subject: str | Path | None = None) -> None:
+        self.path = Path(directory) / name
+        self.subject = str(directory if subject is None else subject)  # what the error message says is in use
         self._token = f"{os.getpid()} {socket.gethostname()}\n"
         self._held = False
+
+    @classmethod
+    def for_file(cls, path: str | Path) -> DirLock:
+        """A lock on one output file ``DIR/NAME``: ``DIR/.NAME.lock``."""
+        path = Path(path)
+        return cls(path.parent, name=f".{path.name}.lock", subject=path)
 
     def _owner(self) -> tuple[str, float]:
         try:
@@ -64,7 +73,7 @@ class DirLock:
         return not _pid_alive(int(parts[0]))
 
     def _break(self, content: str) -> None:
-        guard = self.path.with_name(".lock.break")
+        guard = self.path.with_name(self.path.name + ".break")
         try:
             fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -90,7 +99,7 @@ class DirLock:
                 if mtime >= 0 and not self._is_stale(content, mtime):
                     owner = " ".join(content.split()) or "unknown"
                     raise LockError(
-                        f"{self.path.parent} is in use by another jpegbench run (pid/host {owner}); "
+                        f"{self.subject} is in use by another jpegbench run (pid/host {owner}); "
                         f"if no such run exists, delete {self.path}"
                     ) from None
                 self._break(content)

@@ -164,7 +164,12 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _make_samples(specs: list[SampleSpec], cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_make_sample(s, cfg) for s in specs]
+    from jpegbench.codec.limits import limits
+
+    # Every decode in a worker (sources, and the JPEG re-reads of the chain)
+    # runs under the parent's limits, not the worker's inherited environment.
+    with limits(**cfg["limits"]):
+        return [_make_sample(s, cfg) for s in specs]
 
 
 def _init_worker() -> None:

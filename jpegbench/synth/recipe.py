@@ -85,6 +85,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from jpegbench.codec import BACKENDS, SUBSAMPLINGS, encoder_info, list_images, read_image, sha256_file
+from jpegbench.codec._validate import read_toml_bytes
 from jpegbench.errors import ConfigError, ImageReadError, ImageTooLargeError, InputError
 from jpegbench.synth.degrade import RESIZE_METHODS, CropStage, JpegStage, ResizeStage, ShiftStage, Stage
 
@@ -519,14 +520,18 @@ def load_recipe(path: str | Path, *, source: str | Path | None = None, seed: int
     Raises
     ------
     ConfigError
-        Unreadable file, invalid TOML, unknown key, wrong type, value out of
-        range, unreadable or too small source image; the message names the key.
+        Unreadable file, not a regular file, larger than 1 MiB
+        (:data:`jpegbench.codec.MAX_TOML_BYTES`), invalid TOML, unknown key,
+        wrong type, value out of range, unreadable or too small source image;
+        the message names the key.
     """
     p = Path(path)
     try:
-        text = p.read_bytes()
+        text = read_toml_bytes(p)
     except OSError as exc:
         raise ConfigError(f"recipe {p}: cannot read ({exc.strerror or exc})") from None
+    except ConfigError as exc:
+        raise ConfigError(f"recipe {exc}") from None
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -33,6 +33,7 @@ import numpy as np
 H, W = 40, 48
 SMALL_LIMIT = 1000  # JPEGBENCH_MAX_PIXELS of the decompression-bomb case (the image has 1920 pixels)
 HUGE_FILE = 2 * 2**30  # a sparse file over the default JPEGBENCH_MAX_FILE_BYTES (512 MiB)
+TOML_LIMIT = 2**20  # jpegbench.codec.MAX_TOML_BYTES: recipes and training configs
 
 
 def base_rgb(seed: int = 0) -> np.ndarray:
@@ -435,15 +436,24 @@ COMMAND_CASES: tuple[CommandCase, ...] = (
     CommandCase("recipe-invalid-toml", "synth", "not TOML", "invalid TOML"),
     CommandCase("recipe-binary", "synth", "a JPEG given as the recipe", "invalid TOML"),
     CommandCase("recipe-empty", "synth", "an empty recipe", "'color': missing"),
+    CommandCase("recipe-too-large", "synth", "a valid recipe padded to 2 MiB (over MAX_TOML_BYTES, 1 MiB)",
+                f"over the limit of {TOML_LIMIT} bytes for TOML files"),
+    CommandCase("recipe-fifo", "synth", "a named pipe as the recipe (reading it would block)", "not a regular file"),
     CommandCase("bad-seed", "synth", "--seed -1", "seed override must be an integer >= 0"),
     CommandCase("bad-workers", "synth", "--workers 0", "--workers must be >= 1"),
     CommandCase("locked-output", "synth", "a second run on a corpus being written", "in use by another jpegbench run"),
+    CommandCase("locked-output", "evaluate", "a second run on a results file being written",
+                "results.parquet is in use by another jpegbench run"),
     # training configs
     CommandCase("config-wrong-type", "train", "optim.steps = \"ten\"", r"optim\.steps"),
     CommandCase("config-unknown-key", "train", "a misspelt key (data.trian_dir)",
                 "unknown training config key 'data.trian_dir'"),
     CommandCase("config-out-of-range", "train", "data.patch_size = 20 (not a multiple of 8)", r"data\.patch_size"),
     CommandCase("config-invalid-toml", "train", "not TOML", "not valid TOML"),
+    CommandCase("config-binary", "train", "a JPEG given as the config", "not valid TOML"),
+    CommandCase("config-too-large", "train", "a valid config padded to 2 MiB (over MAX_TOML_BYTES, 1 MiB)",
+                f"over the limit of {TOML_LIMIT} bytes for TOML files"),
+    CommandCase("config-fifo", "train", "a named pipe as the config (reading it would block)", "not a regular file"),
     # restore arguments and weights
     CommandCase("qf-out-of-range", "restore", "--qf 500", r"--qf must be in 1\.\.100"),
     CommandCase("bad-tile", "restore", "--tile 12 (not a multiple of 8)", "tile must be a multiple of 8"),

@@ -7,6 +7,7 @@ no traceback, no internal error, and no output left behind.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from jpegbench.codec import encode
 
-from .cases import COMMAND_CASES, base_gray
+from .cases import COMMAND_CASES, TOML_LIMIT, base_gray
 from .conftest import RECIPE, TRAIN_CONFIG, part_files
 
 
@@ -140,6 +141,28 @@ def _locked_synth(c: Ctx) -> Setup:
     return setup
 
 
+def _locked_evaluate(c: Ctx) -> Setup:
+    from jpegbench.synth._lock import DirLock
+
+    results = c.fixture("results")
+    setup = c.evaluate(c.fixture("corpus"), out=results)
+    setup.untouched = []
+    setup.unchanged = {results: results.read_bytes()}
+    setup.context = lambda: DirLock.for_file(results)  # held by this (live) process, as by a first evaluate
+    return setup
+
+
+def _padded(text: str) -> str:
+    """``text``, still valid TOML, padded with a comment to twice MAX_TOML_BYTES."""
+    return text + "#" + "x" * (2 * TOML_LIMIT) + "\n"
+
+
+def _fifo(c: Ctx, name: str) -> Path:
+    p = c.tmp / name
+    os.mkfifo(p)  # opening it for reading would block until a writer comes
+    return p
+
+
 def _altered_corpus(c: Ctx) -> Path:
     corpus = c.fixture("corpus")
     lq = sorted((corpus / "lq").rglob("*.jpg"))[0]
@@ -214,12 +237,19 @@ SETUPS: dict[tuple[str, str], Callable[[Ctx], Setup]] = {
     ("recipe-empty", "synth"): lambda c: c.synth(c.file("empty.toml", "")),
     ("bad-seed", "synth"): lambda c: c.synth(c.recipe(), "--seed", "-1"),
     ("bad-workers", "synth"): lambda c: c.synth(c.recipe(), "--workers", "0"),
+    ("recipe-too-large", "synth"): lambda c: c.synth(c.file("big.toml",
+                                                            _padded(RECIPE.format(source=c.good().parent)))),
+    ("recipe-fifo", "synth"): lambda c: c.synth(_fifo(c, "recipe.toml")),
     ("locked-output", "synth"): _locked_synth,
+    ("locked-output", "evaluate"): _locked_evaluate,
     ("config-wrong-type", "train"): lambda c: c.train(c.train_config(CONFIG_STEPS_TEN)),
     ("config-unknown-key", "train"): lambda c: c.train(c.train_config(CONFIG_MISSPELT)),
     ("config-out-of-range", "train"): lambda c: c.train(c.train_config(TRAIN_CONFIG.replace("patch_size = 16",
                                                                                             "patch_size = 20"))),
     ("config-invalid-toml", "train"): lambda c: c.train(c.file("bad.toml", "[data\ntrain_dir = ")),
+    ("config-binary", "train"): lambda c: c.train(c.file("photo.toml", encode(base_gray(), 50))),
+    ("config-too-large", "train"): lambda c: c.train(c.file("big.toml", _padded(c.train_config().read_text()))),
+    ("config-fifo", "train"): lambda c: c.train(_fifo(c, "train.toml")),
     ("qf-out-of-range", "restore"): lambda c: c.restore("--method", "fbcnn", "--qf", "500"),
     ("bad-tile", "restore"): lambda c: c.restore("--method", "fbcnn", "--tile", "12"),
     ("bad-max-pixels", "restore"): lambda c: c.restore("--method", "jpeg", "--max-pixels", "0"),
@@ -265,6 +295,12 @@ def test_command_case(case, tmp_path, request, cli):
 
 def test_every_command_case_has_a_setup():
     assert set(SETUPS) == {(c.id, c.command) for c in COMMAND_CASES}
+
+
+def test_toml_limit_of_the_cases_is_the_library_one():
+    from jpegbench.codec import MAX_TOML_BYTES
+
+    assert TOML_LIMIT == MAX_TOML_BYTES
 
 
 def test_pickle_payload_is_live(tmp_path):

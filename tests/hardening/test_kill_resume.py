@@ -10,12 +10,15 @@ What "the same" means is each command's resume contract:
   table equals an uninterrupted run's except the runtime column
   (``seconds``); the run metadata and the example-crops sidecar are equal.
 * ``train`` (:mod:`jpegbench.models.train`, "Determinism"): on the CPU the
-  resumed weights equal an uninterrupted run's, bit for bit. The log's loss
-  columns are equal too because every periodic checkpoint here falls on a
-  log row (``checkpoint_every`` is a multiple of ``log_every``): the running
-  loss average of a log window is not stored in ``last.pt``, so a run resumed
-  from a checkpoint in the middle of a window logs the mean over the part
-  of the window after the checkpoint only (docs/hardening.md, "Interrupted runs").
+  resumed weights equal an uninterrupted run's, bit for bit, and so does the
+  log (``seconds`` aside). The periodic checkpoints here fall in the middle
+  of log windows (``checkpoint_every`` 3, ``log_every`` 2): ``last.pt``
+  keeps the running sums of its window, so the first row after the resume
+  is the mean over the whole window, as in the uninterrupted run.
+
+A kill during an atomic write leaves a temporary ``.NAME.XXXXXXXX.part``
+file; the last tests check that the next ``evaluate`` or ``train`` on the
+same output deletes those of its own files (and only those).
 """
 
 from __future__ import annotations
@@ -160,7 +163,7 @@ qf_teacher_prob = 0.5
 [train]
 log_every = 2
 val_every = 12
-checkpoint_every = 4
+checkpoint_every = 3
 num_threads = 1
 [val]
 val_qfs = [20]
@@ -197,7 +200,7 @@ def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path):
     cmd = ["train", config, "--out", out, "--device", "cpu", "--quiet"]
     _start_then_kill(cmd, lambda: (out / "last.pt").is_file(), "the first checkpoint", tmp_path / "killed.log")
     killed_at = _state(out / "last.pt")["training"]["step"]
-    assert 4 <= killed_at < 24, "the kill did not interrupt the run"
+    assert 3 <= killed_at < 24, "the kill did not interrupt the run"
     assert (out / ".lock").is_file()  # left by the killed run; its process is gone, so the rerun takes it over
     kept = [row for row in _read_log(out / "log.csv") if int(row["step"]) <= killed_at]
 
@@ -222,3 +225,36 @@ def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path):
     assert [int(row["step"]) for row in log] == list(range(2, 25, 2))
     assert strip(log) == strip(ref_log)
     assert log[: len(kept)] == kept  # resumed from the checkpoint, not started over: the old rows, timings too
+
+
+# -- temporary files a kill leaves -----------------------------------------------------------------------------
+
+# What ``tempfile.mkstemp(prefix=".NAME.", suffix=".part")`` makes, as a SIGKILL during an atomic write leaves it.
+STALE = "{}.k1ll3d_x.part"
+
+
+def test_evaluate_deletes_the_temporary_files_of_a_killed_run(corpus, results):
+    from jpegbench.report import evaluate, examples_path
+
+    stale = [results.parent / STALE.format("." + p.name) for p in (results, examples_path(results))]
+    other = results.parent / STALE.format(".other.parquet")  # not this results file's: kept
+    for p in [*stale, other]:
+        p.write_bytes(b"half a file")
+    evaluate(corpus, out=results, progress=False)
+    assert not any(p.exists() for p in stale)
+    assert other.exists()
+
+
+def test_train_deletes_the_temporary_files_of_a_killed_run(good_files, train_config, tmp_path):
+    from jpegbench.models.train import train
+
+    good_files(3, "train")
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = [out / STALE.format("." + name) for name in ("last.pt", "best.pt", "log.csv", "curves.png")]
+    other = out / STALE.format(".notes.txt")  # not a file train writes: kept
+    for p in [*stale, other]:
+        p.write_bytes(b"half a file")
+    train(train_config(tmp_path / "train"), out, progress=False, device="cpu")
+    assert not any(p.exists() for p in stale)
+    assert other.exists()

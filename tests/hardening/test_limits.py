@@ -249,3 +249,17 @@ def test_huge_files_are_refused_without_being_read(tmp_path, good_files, recipe,
     assert report["peak_rss_bytes"] < size // 2, f"peak RSS {report['peak_rss_bytes'] / 2**20:.0f} MiB"
     assert not (tmp_path / "out" / "huge.png").exists() and not (tmp_path / "corpus").exists()
     assert not part_files(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["recipe", "config"])
+def test_huge_toml_files_are_refused_from_their_size(tmp_path, kind):
+    """A 2 GiB (sparse) recipe or training config: refused on its size; at most MAX_TOML_BYTES + 1 is ever read."""
+    from jpegbench.codec import MAX_TOML_BYTES
+    from jpegbench.errors import ConfigError
+    from jpegbench.models.train import load_config
+    from jpegbench.synth import load_recipe
+
+    size = 2 * 2**30
+    path = sparse_file(tmp_path / f"{kind}.toml", size)
+    with pytest.raises(ConfigError, match=f"file of {size} bytes is over the limit of {MAX_TOML_BYTES} bytes"):
+        (load_recipe if kind == "recipe" else load_config)(path)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from jpegbench.codec import read_image
+from jpegbench.errors import LockError
 from jpegbench.models import AUTO_TILE_PIXELS, restore_files
 from jpegbench.synth._lock import DirLock
 
@@ -32,6 +35,28 @@ def test_second_synth_process_on_a_locked_corpus_fails_clearly(tmp_path, good_fi
     assert len(lines) == 1 and lines[0].startswith("error: ") and "in use by another jpegbench run" in lines[0]
     assert sorted(p.name for p in out.iterdir()) == []  # nothing written, the lock released by its owner
     assert not part_files(tmp_path)
+
+
+def test_second_evaluate_process_on_a_locked_results_file_fails_clearly(tmp_path, corpus, results):
+    """Two evaluate runs on one --out: the second gets one line and exit 2; the first one's files are untouched."""
+    from jpegbench.report import evaluate, examples_path
+
+    before = {p: p.read_bytes() for p in (results, examples_path(results))}
+    lock = DirLock.for_file(results)
+    with lock:  # held by this live process, as by a first `jpegbench evaluate` on the same file
+        assert lock.path == tmp_path / ".results.parquet.lock"
+        # --no-resume would delete the sidecar and overwrite the table: refused before it does either.
+        r = run_cli("evaluate", corpus, "--out", results, "--quiet", "--device", "cpu", "--no-resume")
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+        assert f"{results} is in use by another jpegbench run (pid/host {os.getpid()} " in lines[0]
+        with pytest.raises(LockError, match="in use by another jpegbench run"):  # the library alike
+            evaluate(corpus, out=results, progress=False, resume=False)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not lock.path.exists() and not part_files(tmp_path)
+    assert len(evaluate(corpus, out=results, progress=False)) == 2  # free again: it runs
+    assert not lock.path.exists()
 
 
 def test_console_batch_exit_status_and_no_traceback(tmp_path, good_files):
