@@ -43,6 +43,35 @@ Algorithm (``L = log(mse + floor)``, ``R = L - median over the 64 shifts``):
    JPEG falls towards ``qf_last`` with only shallow dips (where the table is
    a multiple of the last one, part of its lattice survives requantization).
    If steps 2 and 3 both fire, the larger margin over its threshold wins.
+3b. **Aligned earlier compression, tested against the codec** (when step 1
+   did not find one). A first compression only ~10 QFs below the last one
+   (50 -> 60: tables 1.25 times coarser) leaves no minimum, only a knee on
+   the steep fall of the aligned curve, and the notch it does leave is no
+   deeper than those a single JPEG shows wherever a table happens to fit
+   its own lattice. But those single-JPEG notches are predictable: they
+   depend on the IJG tables far more than on the image. So the aligned
+   curve is compared with a model of the codec: content drawn from a
+   natural-image prior (per frequency, a log-normal mixture over blocks of
+   Laplacian scales that fall as a power of the radial frequency: three
+   parameters, scale, slope and spread), quantized with the last table (or
+   with a first table, then the last), decoder rounding added (N(0, 1/12)
+   per coefficient), requantized with every table; the expected squared
+   error is the modelled curve. The content is fitted to ``L[0, 0]`` by
+   least squares under the single hypothesis; the dips it leaves
+   unexplained (second differences ``L[q+2] - 2 L[q] + L[q-2]``: a dip
+   relative to the line through its neighbours) are matched against those
+   each first compression would add, for QF1 in ``[lattice_min_qf,
+   qf_last - 7]`` (the three largest unexplained dips, their best match's
+   two neighbours and step 3's dip are the candidates; below the range the
+   model, without clipping, is too rough, nearer ``qf_last`` the last
+   compression's own notch dominates). For the best candidate (or step 3's
+   dip, if its double model fits the curve better) the content is refitted
+   together with the fraction ``a`` in ``log((1 - a) mse_single + a
+   mse_double + floor)``: the share of the content whose coefficients the
+   first compression left on its lattice. ``a >= lattice_fraction``
+   detects it, and its QF1 replaces step 3's location (unless step 3 found a
+   dip below ``lattice_min_qf``, outside the test's range); the margin
+   competes with step 2's as step 3's does.
 4. **Where QF1 is.** A first compression lowers the relative curve for every
    QF up to QF1, not only at QF1 (coarser recompressions find its small
    coefficients already zeroed), and the benefit ends abruptly above QF1,
@@ -63,19 +92,27 @@ colour-JPEG luma), never on the LIVE1 images the benchmark reports:
 non-aligned chains below QF 95 (at most 0.22; a QF 98 single shows 0.6 at
 QF 96, which is within 2 of it) and below those of aligned QF1 < QF2 chains
 with a gap of 20 or more (0.9 and up); the shelf tolerances by the QF1
-location error. Known limit: an aligned first compression only 10 QFs below
-the last one at mid qualities (40 -> 50, 50 -> 60, 60 -> 70) leaves a knee of
-contrast ``(q2 / q1)**2 ~ 0.6`` that is at the noise level of these curves;
-it is mostly missed (read as ``"single"``) or found at a multiple of its table.
+location error; ``lattice_fraction`` (on 130 gray BSDS500 crops of 256 x 320,
+two thirds of the aligned doubles 10 QFs apart) between the largest fraction
+of single and aligned QF1 > QF2 chains (0.47) and the smallest of aligned
+QF1 < QF2 chains with a gap of 10 or more and QF2 <= 90 (0.84); the prior's
+form, the candidate range and the test statistic were chosen there too, and
+checked afterwards on LIVE1 and Classic5 crops (0.49 / 0.83 and 0.31 / 0.82;
+non-aligned chains at most 0.35). The model's expectations are taken on
+fixed nodes (stratified quantiles, one seeded draw of rounding noise), so the
+estimator is deterministic. Cost: step 3b adds about 0.3-0.7 s per image on
+one core.
 ``confidence`` is a logistic of the winning score's margin over its
-threshold, in units of 15 % (z) or 30 % (prominence) of the threshold (0.5
-at the threshold), multiplied by one minus that of the tests that did not fire.
+threshold, in units of 15 % (z) or 30 % (prominence, lattice fraction) of the
+threshold (0.5 at the threshold), multiplied by one minus that of the tests
+that did not fire.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from jpegbench.codec import ijg_qtable
 from jpegbench.errors import InputError
 from jpegbench.estimate.curves import MSECurves
 from jpegbench.estimate.result import QFEstimateResult
@@ -157,6 +194,8 @@ def robust_estimate(
     smooth: int = 3,
     shelf_tolerance: float = 0.05,
     aligned_shelf_tolerance: float = 0.2,
+    lattice_fraction: float = 0.65,
+    lattice_min_qf: int = 8,
 ) -> QFEstimateResult:
     """Read the last and dominant QF, the grid shift and the verdict from recompression curves.
 
@@ -184,27 +223,46 @@ def robust_estimate(
     shelf_tolerance, aligned_shelf_tolerance : float
         Step 4: fraction of the dip depth within which the dip's right end
         still counts as its bottom, for non-aligned and aligned dips.
+    lattice_fraction : float
+        Step 3b: share of the content a first compression must explain for
+        an aligned double to be detected; a value above 1 switches the test
+        off (and saves its cost).
+    lattice_min_qf : int
+        Step 3b: lowest QF1 the codec model tests.
 
     Returns
     -------
     QFEstimateResult
         ``details`` holds the scores (``z``, ``z_shift``, ``z_qf``,
-        ``aligned_prominence``, ``aligned_minima``), the deepest aligned
+        ``aligned_prominence``, ``aligned_minima``; when step 3b ran,
+        ``lattice_qf``, ``lattice_fraction_fit`` and the fitted
+        ``lattice_content`` (log scale, slope, spread)), the deepest aligned
         notch ``deepest_qf`` and the parameters.
+
+    References
+    ----------
+    J. Lukas, J. Fridrich, "Estimation of primary quantization matrix in
+    double compressed JPEG images", DFRWS 2003 (the double-quantization
+    lattice a first compression leaves). D. J. Field, "Relations between the
+    statistics of natural images and the response properties of cortical
+    cells", JOSA A 4(12), 1987 (the power-law spectrum of the content prior).
     """
     mse, qfs = _checked(curves)
     params = {"floor": floor, "last_margin": last_margin, "z_threshold": z_threshold,
               "prominence_threshold": prominence_threshold, "min_scale": min_scale,
-              "shelf_tolerance": shelf_tolerance, "aligned_shelf_tolerance": aligned_shelf_tolerance}  # fmt: skip
+              "shelf_tolerance": shelf_tolerance, "aligned_shelf_tolerance": aligned_shelf_tolerance,
+              "lattice_fraction": lattice_fraction}  # fmt: skip
     for name, v in params.items():
         if isinstance(v, bool) or not (isinstance(v, (int, float, np.floating)) and np.isfinite(v) and v > 0):
             raise InputError(f"{name} must be a positive number, got {v!r}")
     if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1 or smooth % 2 == 0:
         raise InputError(f"smooth must be a positive odd integer, got {smooth!r}")
+    if isinstance(lattice_min_qf, bool) or not isinstance(lattice_min_qf, (int, np.integer)) or lattice_min_qf < 1:
+        raise InputError(f"lattice_min_qf must be a positive integer, got {lattice_min_qf!r}")
     n = qfs.size
     logs = np.log(mse + floor)
     rel = logs - np.median(logs.reshape(64, n), axis=0)
-    details: dict = dict(params, smooth=smooth)
+    details: dict = dict(params, smooth=smooth, lattice_min_qf=lattice_min_qf)
 
     # 1. last QF, and an aligned first compression that is the deepest notch itself
     i_deep, i_last = _last_qf(mse[0, 0], logs[0, 0], rel[0, 0], last_margin)
@@ -229,6 +287,22 @@ def robust_estimate(
     details["aligned_prominence"] = prominence
     p_margin = (prominence - prominence_threshold) / (0.3 * prominence_threshold)
 
+    # 3b. aligned, tested against the codec: dips of the aligned curve that the last compression cannot explain
+    lattice = None
+    if i_deep == i_last and lattice_fraction <= 1:
+        extra = () if i_aligned is None else (int(np.searchsorted(qfs, aligned_qf)),)
+        lattice = _lattice_test(logs[0, 0], qfs, i_last, floor, int(lattice_min_qf), extra)
+    l_margin = -np.inf
+    if lattice is not None:
+        i_lat, fraction, theta = lattice
+        details.update(lattice_qf=int(qfs[i_lat]), lattice_fraction_fit=fraction,
+                       lattice_content=tuple(float(t) for t in theta))  # fmt: skip
+        l_margin = (fraction - lattice_fraction) / (0.3 * lattice_fraction)
+        # the model tests QF1 >= lattice_min_qf; a prominent dip below that is step 3's alone
+        if l_margin >= 0 and not (p_margin >= 0 and aligned_qf is not None and aligned_qf < lattice_min_qf):
+            aligned_qf = int(qfs[i_lat])
+            p_margin = max(p_margin, l_margin)
+
     if z_margin >= 0 and (aligned_qf is None or z_margin >= p_margin):
         cell = inter[dy, dx, : i_last + 1]
         i_first = _shelf_end(cell, _window_argmin(cell, iz, smooth), shelf_tolerance)
@@ -245,8 +319,8 @@ def robust_estimate(
         )  # fmt: skip
     return QFEstimateResult(
         qf_last=qf_last, qf_dominant=qf_last, shift=(0, 0), verdict="single",
-        confidence=(1 - _logistic(z_margin)) * (1 - _logistic(p_margin)), qf_first=None, estimator="robust",
-        curves=curves, details=details,
+        confidence=(1 - _logistic(z_margin)) * (1 - _logistic(max(p_margin, l_margin))), qf_first=None,
+        estimator="robust", curves=curves, details=details,
     )  # fmt: skip
 
 
@@ -318,6 +392,155 @@ def _shelf_end(x: np.ndarray, i: int, tolerance: float) -> int:
     while j + 1 < x.size and x[j + 1] <= limit:
         j += 1
     return j
+
+
+# --- step 3b: an aligned first compression as a lattice coincidence the last compression cannot explain ---
+
+# Content model: per frequency, a log-normal scale mixture of Laplacians (a natural-image prior: block
+# activity varies over a decade or more, amplitude falls as a power of the radial frequency). Expectations
+# are taken on fixed nodes: stratified |Laplace| quantiles at a log grid of scales, with a fixed draw of
+# decoder rounding noise (uniform +-0.5 per pixel is ~N(0, 1/12) per orthonormal DCT coefficient).
+_LAT_SCALES = np.geomspace(0.2, 3000.0, 56)
+_LAT_NODES = 32
+_LAT_UNIT = -np.log1p(-(np.arange(_LAT_NODES) + 0.5) / _LAT_NODES)
+_LAT_DC = np.linspace(-1000.0, 1000.0, _LAT_NODES)
+_LAT_NOISE = np.sqrt(1.0 / 12.0) * np.random.default_rng(20210).standard_normal((64, _LAT_SCALES.size, _LAT_NODES))
+_LAT_RHO = np.sqrt(np.add.outer(np.arange(8) ** 2, np.arange(8) ** 2)).ravel()
+_LAT_BOUNDS = ((np.log(0.2), np.log(3000.0)), (0.0, 3.5), (0.1, 3.0))
+# QF1 candidates stop this many QFs below the last QF: nearer, the last compression's own notch and what the
+# model leaves out (clipping, the decoder's integer IDCT) dominate the dips
+_LAT_GAP = 7
+
+
+def _lattice_tables(qfs: np.ndarray) -> np.ndarray:
+    return np.array([ijg_qtable(int(q)).astype(np.float64).ravel() for q in qfs])
+
+
+def _model_error(tables: np.ndarray, chain: list[np.ndarray]) -> np.ndarray:
+    """``E[f, k, j]``: mean squared error of requantizing with ``tables[j]`` content of scale k after ``chain``."""
+    y = _LAT_SCALES[None, :, None] * _LAT_UNIT[None, None, :] * np.ones((64, 1, 1))
+    y[0] = _LAT_DC
+    for t in chain:
+        t = t[:, None, None]
+        y = t * np.round(y / t) + _LAT_NOISE
+    out = np.empty((64, _LAT_SCALES.size, len(tables)))
+    for j, t in enumerate(tables):
+        t = t[:, None, None]
+        out[:, :, j] = np.mean((t * np.round(y / t) - y) ** 2, axis=2)
+    return out
+
+
+def _model_weights(theta: np.ndarray) -> np.ndarray:
+    """``(64 * n_scales,)`` weights of the content ``theta = (log scale, spectral slope, activity spread)``."""
+    log_scale, slope, spread = theta
+    mu = log_scale - slope * np.log(np.maximum(_LAT_RHO, 1.0))
+    w = np.exp(-0.5 * ((np.log(_LAT_SCALES)[None, :] - mu[:, None]) / spread) ** 2)
+    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+    w[0] = 0.0
+    w[0, 0] = 1.0  # the DC nodes do not depend on the scale
+    return w.ravel() / 64.0
+
+
+def _model_mse(err: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Recompression MSE per QF of the content ``theta`` (``err`` from :func:`_model_error`)."""
+    return _model_weights(theta) @ err.reshape(-1, err.shape[-1])
+
+
+def _model_log(err: np.ndarray, theta: np.ndarray, floor: float) -> np.ndarray:
+    return np.log(_model_mse(err, theta) + floor)
+
+
+def _fit_content(logs: np.ndarray, err: np.ndarray, fit: slice, floor: float, start=None) -> np.ndarray:
+    """Least-squares content parameters ``(log scale, spectral slope, activity spread)`` on ``logs[fit]``."""
+    from scipy.optimize import minimize
+
+    def cost(theta):
+        return float(np.sum((_model_log(err, theta, floor)[fit] - logs[fit]) ** 2))
+
+    if start is None:
+        grid = [(a, b, c) for a in np.log([2.0, 8.0, 30.0, 120.0, 500.0]) for b in (1.0, 1.5, 2.0)
+                for c in (0.5, 1.0)]  # fmt: skip
+        start = min(grid, key=cost)
+    res = minimize(cost, np.asarray(start, dtype=np.float64), method="Nelder-Mead", bounds=_LAT_BOUNDS,
+                   options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 300})  # fmt: skip
+    return res.x
+
+
+def _second_difference(x: np.ndarray, width: int = 2) -> np.ndarray:
+    """``(x[i + w] - 2 x[i] + x[i - w]) / w``: a dip relative to the line through its neighbours; NaN at the ends."""
+    out = np.full(x.shape, np.nan)
+    out[width:-width] = (x[2 * width :] - 2 * x[width:-width] + x[: -2 * width]) / width
+    return out
+
+
+def _lattice_test(logs: np.ndarray, qfs: np.ndarray, i_last: int, floor: float, min_qf: int, extra: tuple = ()):
+    """Share of the content an aligned first compression explains, against a codec model (step 3b); None if untestable.
+
+    Returns ``(i_first, fraction, theta)``: the index of the QF1 hypothesis that best explains the
+    aligned curve's dips, the fraction of the content (0: single, 1: all of it) that the MSE-domain
+    mixture of the single and double models fitted to the aligned curve gives to the double one,
+    and the content parameters of that fit.
+    """
+    q_last = int(qfs[i_last])
+    n = i_last + 1
+    win = np.flatnonzero((qfs[:n] >= min_qf) & (qfs[:n] <= q_last - _LAT_GAP))
+    win = win[(win >= 2) & (win <= n - 3)]  # where the second difference exists
+    if win.size < 3 or n < 10:
+        return None
+    tables = _lattice_tables(qfs[:n])
+    last = tables[i_last]
+    obs = logs[:n]
+    fit = slice(2, n - 3)
+    single = _model_error(tables, [last])
+    theta = _fit_content(obs, single, fit, floor)
+    resid = _second_difference(obs) - _second_difference(_model_log(single, theta, floor))
+    doubles: dict = {}
+
+    def score(i):
+        # dips the last compression leaves unexplained, projected on those a first compression at i adds
+        if i not in doubles:
+            doubles[i] = _model_error(tables, [tables[i], last])
+        d = _second_difference(_model_log(doubles[i], theta, floor)) - _second_difference(
+            _model_log(single, theta, floor))
+        d, r = np.nan_to_num(d[win]), np.nan_to_num(resid[win])
+        return float(r @ d) / max(float(np.sqrt(d @ d)), 1e-12)
+
+    peaks = [i for i in win if resid[i] >= resid[i - 1] and resid[i] >= resid[i + 1]]
+    peaks = sorted(peaks, key=lambda i: -resid[i])[:3] + [i for i in extra if i in win]
+    if not peaks:
+        return None
+    scores = {i: score(i) for i in peaks}
+    best = max(scores, key=scores.get)
+    for i in (best - 1, best + 1):  # the unexplained dip can sit one QF off the hypothesis that explains it
+        if i in win and i not in scores:
+            scores[i] = score(i)
+    best = max(scores, key=scores.get)
+    # a dip the prominence rule found is a rival hypothesis: the double model that fits the curve better wins
+    rivals = {best} | {i for i in extra if i in win}
+    fits = {i: _fit_mixture(obs, single, doubles[i], fit, floor, theta) for i in rivals}
+    best = min(fits, key=lambda i: fits[i][2])
+    theta_mix, fraction, _ = fits[best]
+    return best, fraction, theta_mix
+
+
+def _fit_mixture(logs, single, double, fit, floor, theta) -> tuple[np.ndarray, float, float]:
+    """Least-squares ``(theta, a, cost)`` of ``log((1 - a) mse_single + a mse_double + floor)`` on ``logs[fit]``.
+
+    ``a`` is the fraction of the content whose coefficients a first compression left on its lattice.
+    """
+    from scipy.optimize import minimize
+
+    both = np.concatenate([single[..., fit], double[..., fit]], axis=-1).reshape(-1, 2 * len(logs[fit]))
+    target = logs[fit]
+
+    def cost(p):
+        s_, d_ = np.split(_model_weights(p[:3]) @ both, 2)
+        return float(np.sum((np.log((1 - p[3]) * s_ + p[3] * d_ + floor) - target) ** 2))
+
+    fits = [minimize(cost, np.r_[theta, a0], method="Nelder-Mead", bounds=_LAT_BOUNDS + ((0.0, 1.0),),
+                     options={"xatol": 1e-3, "fatol": 1e-7, "maxiter": 600}) for a0 in (0.2, 0.8)]  # fmt: skip
+    best = min(fits, key=lambda r: r.fun)
+    return best.x[:3], float(best.x[3]), float(best.fun)
 
 
 def _checked(curves: MSECurves) -> tuple[np.ndarray, np.ndarray]:

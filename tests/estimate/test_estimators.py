@@ -19,7 +19,14 @@ from jpegbench.estimate import (
     robust_estimate,
 )
 from jpegbench.estimate.paper import first_local_minimum
-from jpegbench.estimate.robust import median_polish, minima_prominence
+from jpegbench.estimate.robust import (
+    _lattice_tables,
+    _lattice_test,
+    _model_error,
+    _model_mse,
+    median_polish,
+    minima_prominence,
+)
 
 QFS = np.arange(1, 101)
 
@@ -162,11 +169,64 @@ def test_qf1_above_qf2_reads_the_last_qf(crop, double_jpeg):
 
 def test_robust_parameter_checks(crop):
     c = mse_curves(jpeg_roundtrip(crop[:64, :64], 40), qfs=range(30, 51))
-    for kw in ({"floor": 0}, {"z_threshold": -1}, {"smooth": 2}, {"smooth": 0}):
+    for kw in ({"floor": 0}, {"z_threshold": -1}, {"smooth": 2}, {"smooth": 0}, {"lattice_fraction": 0},
+               {"lattice_fraction": float("nan")}, {"lattice_min_qf": 0}, {"lattice_min_qf": True},
+               {"lattice_min_qf": 8.0}):  # fmt: skip
         with pytest.raises(InputError):
             robust_estimate(c, **kw)
     with pytest.raises(InputError):
         robust_estimate(mse_curves(crop[:32, :32], qfs=range(40, 45)))
+
+
+# --- robust step 3b: an aligned first compression only ten QFs below the last (issue 4) -----------
+
+
+def test_lattice_test_recovers_the_model_it_is_built_on():
+    # Round trip: curves made by the codec model itself, a mixture of a single JPEG at 60 and a double
+    # 50 -> 60 with weight w, give back QF1 = 50 (within one QF), the weight and the content.
+    qfs = np.arange(1, 101)
+    tables = _lattice_tables(qfs)
+    theta = np.array([np.log(30.0), 1.5, 0.8])
+    single = _model_mse(_model_error(tables, [tables[59]]), theta)
+    double = _model_mse(_model_error(tables, [tables[49], tables[59]]), theta)
+    for w in (0.0, 0.3, 0.8, 1.0):
+        i, fraction, fitted = _lattice_test(np.log((1 - w) * single + w * double + 1 / 12), qfs, 59, 1 / 12, 8)
+        assert fraction == pytest.approx(w, abs=0.05)
+        assert np.allclose(fitted, theta, atol=0.1)
+        if w >= 0.3:
+            assert abs(int(qfs[i]) - 50) <= 1
+    # on a QF range that does not start at 1, and too short a range to test
+    sub = np.arange(30, 71)
+    d = _model_mse(_model_error(_lattice_tables(sub), [tables[49], tables[59]]), theta)
+    i, fraction, _ = _lattice_test(np.log(d + 1 / 12), sub, 30, 1 / 12, 8)
+    assert abs(int(sub[i]) - 50) <= 1 and fraction > 0.9
+    assert _lattice_test(np.log(d + 1 / 12)[:9], sub[:9], 8, 1 / 12, 8) is None  # 9 QFs: nothing to fit
+
+
+@pytest.fixture(scope="module")
+def small_crop(camera):
+    return camera[128:256, 128:288]  # 128 x 160
+
+
+@pytest.mark.parametrize(("qf1", "qf2"), [(40, 50), (50, 60), (70, 80)])
+def test_aligned_double_ten_qfs_apart(small_crop, double_jpeg, qf1, qf2):
+    r = estimate_qf(double_jpeg(small_crop, qf1, qf2))
+    assert (r.verdict, r.qf_last, r.shift) == ("aligned-double", qf2, (0, 0))
+    assert abs(r.qf_dominant - qf1) <= 2 and r.qf_first == r.qf_dominant
+    assert r.details["lattice_fraction_fit"] >= r.details["lattice_fraction"]
+    assert r.confidence > 0.5
+    # a fraction above 1 switches step 3b off; 50 -> 60 then reads as a single JPEG (issue 4's misses)
+    off = robust_estimate(r.curves, lattice_fraction=2.0)
+    assert "lattice_qf" not in off.details
+    if (qf1, qf2) == (50, 60):
+        assert (off.verdict, off.qf_dominant) == ("single", 60)
+
+
+@pytest.mark.parametrize("qf", [35, 60, 75])
+def test_single_jpeg_is_not_an_aligned_double(small_crop, qf):
+    r = estimate_qf(jpeg_roundtrip(small_crop, qf))
+    assert (r.verdict, r.qf_last, r.qf_dominant) == ("single", qf, qf)
+    assert r.details["lattice_fraction_fit"] < 0.5
 
 
 # --- API -----------------------------------------------------------------------------------------
