@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jpegbench.errors import InputError
+from jpegbench.errors import InputError, ResultsError
 
 __all__ = ["DEMO_IMAGES", "DEMO_SIZE", "DEMO_FLEX_QFS", "run_demo", "demo_sources"]
 
@@ -178,7 +178,16 @@ def run_demo(
         synthesize(load_recipe(recipe_path), corpus, workers=1, progress=progress)
         results[kind] = out / "results" / f"{kind}.parquet"
         _say(f"{step}/5 evaluate {', '.join(DEMO_METHODS)} on the {kind} corpus -> {results[kind]}", progress)
-        evaluate(corpus, methods=DEMO_METHODS, weights=shipped, device=device, out=results[kind], progress=progress)
+        try:
+            evaluate(corpus, methods=DEMO_METHODS, weights=shipped, device=device, out=results[kind],
+                     progress=progress)
+        except ResultsError as exc:
+            # Results of other weights or another corpus (e.g. after an upgrade): the demo's output
+            # is disposable, so it starts that step over rather than stopping.
+            _say(f"{step}/5 {exc}; starting this evaluation over", progress)
+            flexibility_path(results[kind]).unlink(missing_ok=True)
+            evaluate(corpus, methods=DEMO_METHODS, weights=shipped, device=device, out=results[kind],
+                     progress=progress, resume=False)
 
     flex_path = flexibility_path(results["double"])
     if not flex_path.is_file():

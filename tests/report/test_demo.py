@@ -51,3 +51,29 @@ def test_demo_end_to_end(tmp_path):
     before = (tmp_path / "demo" / "report" / "tables" / "table3.csv").read_text()
     run_demo(tmp_path / "demo", device="cpu", progress=False)
     assert (tmp_path / "demo" / "report" / "tables" / "table3.csv").read_text() == before
+
+
+def test_demo_starts_an_evaluation_over_when_its_results_are_of_other_weights(tmp_path, monkeypatch):
+    """After an upgrade of the shipped weights, `jpegbench demo` into the same folder must not stop."""
+    import importlib
+
+    from jpegbench.errors import ResultsError
+
+    ev = importlib.import_module("jpegbench.report.evaluate")  # the module, not the function of that name
+
+    calls = []
+
+    def fake_evaluate(corpus, *, out, resume=True, **kw):
+        calls.append((out.name, resume))
+        if resume:
+            raise ResultsError(f"{out}: method 'fbcnn' was run with other weights")
+        raise RuntimeError("stop here")  # the restart happened; the rest of the demo is not under test
+
+    monkeypatch.setattr(ev, "evaluate", fake_evaluate)
+    stale = ev.flexibility_path(tmp_path / "demo" / "results" / "double.parquet")
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old weights")
+    with pytest.raises(RuntimeError, match="stop here"):
+        run_demo(tmp_path / "demo", progress=False)
+    assert calls == [("double.parquet", True), ("double.parquet", False)]
+    assert not stale.exists()  # the flexibility sidecar of the old weights went with them
