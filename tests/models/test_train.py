@@ -428,6 +428,20 @@ def _ctrl_c() -> None:
     signal.raise_signal(signal.SIGINT)  # a real Ctrl-C, delivered to this (main) thread
 
 
+@pytest.fixture(autouse=True)
+def _sigint_is_keyboard_interrupt():
+    """Python's own SIGINT handler, whatever the runner inherited.
+
+    A test process started in the background by a shell (``cmd &``) starts
+    with SIGINT ignored, and then no Ctrl-C ever reaches it.
+    """
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def test_ctrl_c_right_after_the_update_saves_that_step_under_its_number(image_dir, tmp_path, monkeypatch):
     cfg = window_config(image_dir)
     train(cfg, tmp_path / "full", progress=False, device="cpu")
