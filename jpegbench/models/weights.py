@@ -545,6 +545,9 @@ def save_checkpoint(
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # an ordinary file, not mkstemp's owner-only 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -253,3 +253,17 @@ def test_default_weights_present(tmp_path, monkeypatch, model_factory):
     assert default_weights("fbcnn-a") == tmp_path / "fbcnn_a_small_gray.pt"
     monkeypatch.delenv(weights_mod.WEIGHTS_DIR_ENV, raising=False)
     assert find_weights("fbcnn-a") == tmp_path / "fbcnn_a_small_gray.pt"
+
+
+def test_saved_checkpoint_has_ordinary_permissions(tmp_path):
+    import os
+
+    from jpegbench.models import FBCNN
+    from jpegbench.models.weights import save_checkpoint
+
+    mask = os.umask(0o022)
+    try:
+        path = save_checkpoint(FBCNN(in_nc=1, nc=(8, 16, 32, 64), nb=1), tmp_path / "w.pt")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: a shared weights folder stays readable
