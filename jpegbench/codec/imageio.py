@@ -185,6 +185,16 @@ def _umask() -> int:
     return mask
 
 
+def replace_into(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """``os.replace`` a finished temporary file onto ``path`` with ordinary permissions.
+
+    ``mkstemp`` makes owner-only (0600) files; the result gets what a plain
+    ``open(path, "w")`` would give (0o666 minus the umask).
+    """
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
 
@@ -201,8 +211,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
+        replace_into(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from jpegbench.codec.imageio import replace_into
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import pick_device
@@ -545,10 +546,7 @@ def save_checkpoint(
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # an ordinary file, not mkstemp's owner-only 0600
-        os.replace(tmp, path)
+        replace_into(tmp, path)  # an ordinary file, not mkstemp's owner-only 0600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -6,11 +6,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from jpegbench.codec.imageio import replace_into
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+__all__ = ["ensure_dir", "replace_into", "write_atomic"]
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
@@ -39,15 +37,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        replace_into(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def replace_into(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """``os.replace`` a finished temporary file onto ``path`` with ordinary permissions."""
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)

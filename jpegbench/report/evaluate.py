@@ -434,12 +434,6 @@ def _estimate(lq: np.ndarray, estimator: str, cache: _CurveCache | None = None,
     return est, time.perf_counter() - start
 
 
-def _torch_version() -> str:
-    import torch
-
-    return str(torch.__version__)
-
-
 class _CurveCache:
     """The fast backend's MSE curves of corpus images, on disk under ``CORPUS/.cache/curves``.
 
@@ -453,10 +447,8 @@ class _CurveCache:
     """
 
     def __init__(self, corpus: Path) -> None:
-        import PIL
-
         self.dir = corpus / ".cache" / "curves"
-        sig = "|".join(["fast", __version__, PIL.__version__, _torch_version(), np.__version__])
+        sig = "|".join(["fast", __version__, *(_version(d) for d in ("pillow", "torch", "numpy"))])
         self.tag = hashlib.sha256(sig.encode()).hexdigest()[:12]
 
     def _path(self, sha: str) -> Path | None:
