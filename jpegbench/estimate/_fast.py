@@ -1,25 +1,26 @@
-"""Fast backend of :func:`jpegbench.estimate.mse_curves`: recompression SSE per shift and QF in torch.
+"""Fast backend of :func:`jpegbench.estimate.mse_curves`: recompression SSE per shift and QF, without entropy coding.
 
-Work is organised so that memory is bounded and every QF costs as little as
-its quantized coefficients need:
+Both implementations compute, for every 8x8 block of every requested crop and
+every QF, exactly what a libjpeg encode + decode (8-bit, baseline, ``islow``)
+would give, so the fast curves are *identical* to the reference curves, not
+close to them:
 
-* blocks of all requested crops of all images are streamed in *groups* (a few
-  thousand blocks, whole block rows of one crop at a time), so a large image
-  never has its 64 crops in memory at once;
-* the forward DCT is libjpeg's integer one (:mod:`._islow`), computed once per
+* the forward DCT is libjpeg's integer one (``jfdctint.c``), computed once per
   block; the quantizer ``round((t + sign(t) / 4) / 8q)`` equals libjpeg's
-  ``sign(t) * ((|t| + 4q) // 8q)`` exactly in float32: ``t`` is an integer,
-  so the nudged quotient is at least ``1 / 32q`` away from any half-integer
-  (no ties), while float32 error is below ``3e-4 / q``;
-* coefficients are kept in zig-zag order and blocks of a group are sorted by
-  how early their coefficients become non-zero, so a chunk of blocks at a QF
-  needs only the first ``K`` zig-zag coefficients (the rest quantize to zero
-  for every block of the chunk): the dequantize + IDCT is one
-  ``(n, K) @ (K, 64)`` product with the QF's table folded into the matrix;
-* a chunk where only DC survives is closed form (flat blocks);
-* the decoder's rounding (``floor(x + 0.5)``, libjpeg's DESCALE) and clipping
-  are applied per pixel, and squared errors summed per block exactly (integers
-  in float32).
+  ``sign(t) * ((|t| + 4q) // 8q)`` exactly in float32 (``t`` is an integer, so
+  the nudged quotient is at least ``1 / 32q`` away from any half-integer,
+  while float32 error is below ``3e-4 / q``);
+* the inverse DCT is libjpeg's integer one (``jidctint.c``) with its
+  range-limit table, emulated bit for bit (:func:`._islow.idct_islow`);
+* a block whose AC coefficients all quantize to zero decodes to one value
+  (closed form); squared errors are summed exactly (integers).
+
+On CPU the work runs in a small C kernel (``_csse.c``, compiled at install
+time, loaded by :mod:`._ckernel`): the per-block, per-QF arithmetic is a few
+hundred integer operations, which tensor libraries can only express as dozens
+of separate passes over memory. Everywhere else (CUDA, or a CPU install
+without the kernel) the same arithmetic runs in torch, with blocks streamed in
+groups so that memory stays bounded whatever the image size.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from jpegbench.codec import dct_matrix, ijg_qtable
-from jpegbench.codec.header import ZIGZAG
+from jpegbench.codec import ijg_qtable
 from jpegbench.errors import InputError
-from jpegbench.estimate._islow import fdct_islow
+from jpegbench.estimate._ckernel import c_sse, load
+from jpegbench.estimate._islow import fdct_islow, idct_islow
 
-__all__ = ["fast_sse", "resolve_device"]
+__all__ = ["fast_sse", "implementation", "resolve_device"]
 
 _DEFAULT_CHUNK = {"cpu": 2048, "cuda": 65536}
 _GROUP_CHUNKS = 4  # chunks per sorted group
@@ -57,21 +58,15 @@ def resolve_device(device: object) -> torch.device:
 
 
 class _Tables:
-    """Per-QF constants on the device: zig-zag tables and the folded dequantize+IDCT matrices."""
+    """Per-QF constants on the device (natural order)."""
 
     def __init__(self, qfs: np.ndarray, dev: torch.device):
-        zz = np.asarray(ZIGZAG)
-        q = np.stack([ijg_qtable(int(v)).reshape(64)[zz] for v in qfs]).astype(np.float64)  # (n_qf, 64)
-        d = dct_matrix(8)
-        # pixel_vec = coef_vec @ kron(D, D) for natural order; rows re-ordered to zig-zag.
-        idct = np.kron(d, d)[zz]
-        self.q = q
+        q = np.stack([ijg_qtable(int(v)).reshape(64) for v in qfs]).astype(np.int64)  # (n_qf, 64)
+        self.q_np = q.astype(np.int32)
+        self.q = torch.tensor(q, dtype=torch.float32, device=dev)
         self.inv_eight_q = torch.tensor(1.0 / (8.0 * q), dtype=torch.float32, device=dev)
-        self.four_q = torch.tensor(4.0 * q, dtype=torch.float32, device=dev)
-        self.mat = torch.tensor(q[:, :, None] * idct[None], dtype=torch.float32, device=dev)
-        self.dc_over_8 = torch.tensor(q[:, 0] / 8.0, dtype=torch.float32, device=dev)
-        self.zz = torch.tensor(zz, dtype=torch.long, device=dev)
-        key_q = np.stack([ijg_qtable(v).reshape(64)[zz] for v in _KEY_QFS]).astype(np.float64)
+        self.four_q = torch.tensor(4.0 * q, dtype=torch.float32, device=dev)  # |t| >= 4q survives quantization
+        key_q = np.stack([ijg_qtable(v).reshape(64) for v in _KEY_QFS]).astype(np.float64)
         self.key_four_q = torch.tensor(4.0 * key_q, dtype=torch.float32, device=dev)
 
 
@@ -83,12 +78,14 @@ def fast_sse(
     device: object = None,
     chunk_blocks: int | None = None,
     num_threads: int | None = None,
+    kernel: str = "auto",
 ) -> list[np.ndarray]:
     """Sum of squared recompression errors, ``[n_crops, n_qf]`` float64 per image.
 
     ``grays`` are uint8 (H, W) arrays of at least 16x16, ``qfs`` ascending,
     ``crops`` the (cy, cx) crops to measure; each crop has the common size of
-    :func:`jpegbench.estimate.curves.crop_geometry`.
+    :func:`jpegbench.estimate.curves.crop_geometry`. ``kernel``: ``"auto"``
+    (the C kernel on CPU when built), ``"c"`` or ``"torch"``.
     """
     dev = resolve_device(device)
     chunk = int(chunk_blocks) if chunk_blocks is not None else _DEFAULT_CHUNK[dev.type]
@@ -98,13 +95,15 @@ def fast_sse(
     if num_threads is not None and bad_threads:
         raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
     tables = _Tables(qfs, dev)
+    lib = _pick_kernel(kernel, dev)
+    if lib is not None:
+        return [c_sse(lib, g, tables.q_np, list(crops), threads=num_threads or 1) for g in grays]
     n_crops = len(crops)
     sse = torch.zeros(len(grays) * n_crops, qfs.size, dtype=torch.float64, device=dev)
     previous = torch.get_num_threads()
     try:
         if dev.type == "cpu":
-            # Small ops: intra-op threads only add hand-off cost (measured on the 2-core box:
-            # 768x512 image, 11.5 s with 1 thread, 60-470 s with 2 under load).
+            # Small ops: intra-op threads only add hand-off cost on a shared 2-core box.
             torch.set_num_threads(1 if num_threads is None else num_threads)
         with torch.inference_mode():
             for blocks, seg in _groups(grays, crops, chunk * _GROUP_CHUNKS):
@@ -114,6 +113,24 @@ def fast_sse(
             torch.set_num_threads(previous)
     out = sse.cpu().numpy()
     return [out[i * n_crops : (i + 1) * n_crops] for i in range(len(grays))]
+
+
+def implementation(device: object = None, kernel: str = "auto") -> str:
+    """Which implementation :func:`fast_sse` uses for ``device``: ``"c"`` or ``"torch"``."""
+    return "c" if _pick_kernel(kernel, resolve_device(device)) is not None else "torch"
+
+
+def _pick_kernel(kernel: str, dev: torch.device):
+    if kernel not in ("auto", "c", "torch"):
+        raise InputError(f"kernel must be 'auto', 'c' or 'torch', got {kernel!r}")
+    if kernel == "torch" or dev.type != "cpu":
+        if kernel == "c":
+            raise InputError("the C kernel runs on CPU only")
+        return None
+    lib = load()
+    if lib is None and kernel == "c":
+        raise InputError("the C kernel jpegbench.estimate._csse was not built (reinstall with a C compiler)")
+    return lib
 
 
 def _groups(
@@ -147,18 +164,15 @@ def _process_group(
     blocks: np.ndarray, seg: np.ndarray, tb: _Tables, chunk: int, sse: torch.Tensor, dev: torch.device
 ) -> None:
     samples = torch.from_numpy(blocks).to(dev)
-    t = fdct_islow(samples.to(torch.int32) - 128).reshape(-1, 64)[:, tb.zz].to(torch.float32)
-    x = samples.reshape(-1, 64).to(torch.float32)
+    t = fdct_islow(samples.to(torch.int32) - 128).reshape(-1, 64).to(torch.float32)
+    x = samples.reshape(-1, 64).to(torch.int32)
     segs = torch.from_numpy(seg).to(dev)
     abs_t = t.abs()
-    # Sort blocks by their last non-zero zig-zag index at a few reference QFs, so that
-    # a chunk holds blocks that need a similar K (speed only; any order is correct).
-    idx = torch.arange(1, 65, device=dev, dtype=torch.float32)
-    key = ((abs_t[:, None, :] >= tb.key_four_q[None]) * idx).amax(2).sum(1)
+    # Sort blocks by how many AC coefficients survive at a few reference QFs, so that flat
+    # blocks share chunks and take the DC-only shortcut (speed only; any order is correct).
+    key = (abs_t[:, None, 1:] >= tb.key_four_q[None, :, 1:]).sum((1, 2))
     order = torch.argsort(key)
     t, x, segs, abs_t = t[order], x[order], segs[order], abs_t[order]
-    # t + sign(t)/4 never lands on a rounding tie, so round(t' / 8q) is libjpeg's
-    # round-half-away-from-zero quantizer even with a float32 reciprocal.
     t_nudged = t + 0.25 * torch.sign(t)
     for s in range(0, t.shape[0], chunk):
         sl = slice(s, s + chunk)
@@ -169,30 +183,20 @@ def _process_chunk(
     t: torch.Tensor, x: torch.Tensor, abs_t: torch.Tensor, segs: torch.Tensor, tb: _Tables, sse: torch.Tensor
 ) -> None:
     n = t.shape[0]
-    dev = t.device
-    n_qf = tb.mat.shape[0]
-    # ks[j]: 1 + last zig-zag index that is non-zero for some block of the chunk at QF j
-    any_nz = abs_t.amax(0)[None, :] >= tb.four_q  # (n_qf, 64)
-    ks = (any_nz * torch.arange(1, 65, device=dev)).amax(1).clamp(min=1).tolist()
-    errs = torch.empty(n_qf, n, dtype=torch.float32, device=dev)
-    if min(ks) == 1:
-        s1, s2 = x.sum(1), (x * x).sum(1)
-    if max(ks) > 1:
-        # r = xhat + 0.5 - x, so floor(r) is the decoded pixel minus the original one
-        bias = 128.5 - x
-        lo, hi = -x, 255.0 - x
-        kflat = torch.empty(n * 64, dtype=torch.float32, device=dev)
-        r = torch.empty(n, 64, dtype=torch.float32, device=dev)
-    for j, k in enumerate(ks):
-        if k == 1:
-            # only DC survives: every pixel of a block decodes to the same value
-            k0 = torch.round(t[:, 0] * tb.inv_eight_q[j, 0])
-            v = torch.floor(k0 * tb.dc_over_8[j] + 128.5).clamp_(0, 255)
+    n_qf = tb.q.shape[0]
+    # ac_live[j]: some AC coefficient of some block of the chunk survives quantization at QF j
+    ac_live = (abs_t[:, 1:].amax(0)[None, :] >= tb.four_q[:, 1:]).any(1).tolist()
+    errs = torch.empty(n_qf, n, dtype=torch.float32, device=t.device)
+    xf = x.to(torch.float32)
+    s1, s2 = xf.sum(1), (xf * xf).sum(1)
+    for j in range(n_qf):
+        if not ac_live[j]:
+            # DC only: jidctint decodes every pixel of a block to floor(dc / 8 + 0.5) + 128
+            dc = torch.round(t[:, 0] * tb.inv_eight_q[j, 0]) * tb.q[j, 0]
+            v = torch.floor(dc / 8 + 128.5).clamp_(0, 255)
             errs[j] = s2 - 2 * v * s1 + 64 * v * v
             continue
-        kq = torch.mul(t[:, :k], tb.inv_eight_q[j, :k], out=kflat[: n * k].view(n, k)).round_()
-        torch.addmm(bias, kq, tb.mat[j, :k], out=r)
-        r.floor_()
-        torch.clamp(r, min=lo, max=hi, out=r)
-        torch.sum(r.square_(), dim=1, out=errs[j])
+        coef = (torch.round(t * tb.inv_eight_q[j]) * tb.q[j]).to(torch.int32)
+        d = idct_islow(coef.view(n, 8, 8)).view(n, 64) - x
+        errs[j] = (d * d).sum(1).to(torch.float32)
     sse.index_add_(0, segs, errs.T.to(torch.float64))

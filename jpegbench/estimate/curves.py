@@ -27,16 +27,14 @@ Backends
     tables, gray, ``islow`` DCT), decode with :func:`jpegbench.codec.decode`,
     and take the pixel-domain MSE between the crop and its recompression.
 ``"fast"``
-    The same computation without entropy coding, vectorised in torch (CPU or
-    CUDA, batched over images): libjpeg's integer forward DCT and its
-    quantizer emulated bit for bit (so the quantized coefficients are those
-    the encoder writes), dequantization folded into one matrix product per QF
-    (the orthonormal IDCT), then the decoder's rounding (half up) and clipping
-    to 0..255 and the MSE in the pixel domain. Its only difference from
-    ``"reference"`` is the decoder's integer IDCT (``jidctint.c``), which
-    rounds about 1-2 % of pixels one level differently from the exact IDCT:
-    curves agree to ~1e-3 relative except where the MSE is near zero (an
-    exact re-compression), where the reference gives 0 and fast ~0.01.
+    The same computation without entropy coding: libjpeg's integer forward
+    DCT, its quantizer, and its integer inverse DCT with the decoder's
+    range-limit table, emulated bit for bit (see :mod:`._fast`), so the curves
+    are **identical** to the reference ones (exact integer sums; tested).
+    On CPU it runs a small C kernel built at install time (about 25x faster
+    than the reference on a 768 x 512 image, one thread; BENCHMARKS.md),
+    elsewhere (CUDA, or an install without a C compiler) the same arithmetic
+    in torch, batched over images.
 """
 
 from __future__ import annotations
@@ -208,15 +206,16 @@ def mse_curves(
         Reference backend only: the :func:`jpegbench.codec.encode` backend
         (``"pillow"`` or ``"jpeglib"``) and its libjpeg version.
     chunk_blocks : int, optional
-        Fast backend only: blocks processed together; working memory is
-        about 11 kB per block of ``chunk_blocks`` (about 25 MB at the CPU
-        default of 2048; 65536 on CUDA) whatever the image size.
+        Fast backend, torch implementation only (CUDA, or CPU without the C
+        kernel): blocks processed together; working memory is a few tens of
+        kB per block of ``chunk_blocks`` (default 2048 on CPU, 65536 on
+        CUDA) whatever the image size. The C kernel needs no working memory
+        to speak of and ignores it.
     num_threads : int, optional
-        Fast backend on CPU only: torch intra-op threads for this call (the
-        previous setting is restored afterwards). Default 1: the backend runs
-        many small tensor ops, whose thread hand-offs cost more than they
-        save (768 x 512 image on a shared 2-core box: 11.5 s with one
-        thread, 60-470 s with two). Parallelise over images instead.
+        Fast backend on CPU only, default 1. With the C kernel: threads that
+        share the shifts of each image (the kernel releases the GIL). With
+        the torch implementation: torch intra-op threads for this call (the
+        previous setting is restored afterwards).
     luma : {"bt601-full", "bt601-studio"}
         How RGB input becomes one plane. The default is the full-range luma
         a JFIF encoder quantizes: on a decoded colour JPEG it keeps the
@@ -280,8 +279,9 @@ def mse_curves_batch(
         raise InputError(f"backend must be 'fast' or 'reference', got {backend!r}")
     if codec != "pillow" or codec_version is not None:
         raise InputError("codec and codec_version apply to backend='reference' only")
-    from jpegbench.estimate._fast import fast_sse
+    from jpegbench.estimate._fast import fast_sse, implementation
 
+    impl = implementation(device)
     crops = [crop_for_shift(s) for s in shift_list]
     sse = fast_sse(grays, qf_arr, crops, device=device, chunk_blocks=chunk_blocks, num_threads=num_threads)
     out = []
@@ -291,7 +291,8 @@ def mse_curves_batch(
         for (dy, dx), row in zip(shift_list, s):
             mse[dy, dx] = row / (h * w)
         conv = {"dct": "libjpeg islow (emulated exactly)", "quantizer": "libjpeg (emulated exactly)",
-                "idct": "orthonormal float32, round half up, clip 0..255", "luma": luma}  # fmt: skip
+                "idct": "libjpeg islow + range limit (emulated exactly)", "implementation": impl,
+                "luma": luma}  # fmt: skip
         out.append(_wrap(mse, qf_arr, "fast", g.shape, conv))
     return out
 

@@ -1,0 +1,91 @@
+"""The compiled CPU kernel of the fast backend (``_csse.c``), loaded through ctypes when it was built.
+
+``pip install`` compiles ``jpegbench/estimate/_csse.c`` as an optional
+extension (see ``setup.py``); where no C compiler was available the install
+still succeeds and :func:`load` returns ``None``, so the fast backend falls
+back to its torch implementation (same numbers, slower on CPU). Set
+``JPEGBENCH_FAST_KERNEL=torch`` to force that fallback.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+
+from jpegbench.errors import InputError
+
+__all__ = ["available", "c_sse", "load"]
+
+_ENV = "JPEGBENCH_FAST_KERNEL"
+
+
+@lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL | None:
+    spec = importlib.util.find_spec("jpegbench.estimate._csse")
+    if spec is None or not spec.origin or not spec.origin.endswith((".so", ".pyd", ".dylib")):
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+    except OSError:
+        return None
+    fn = lib.jb_sse_curves
+    fn.restype = ctypes.c_int
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    fn.argtypes = [p, i64, i64, i64, p, i64, p, i64, p]
+    return lib
+
+
+def load() -> ctypes.CDLL | None:
+    """The kernel library, or ``None`` if it was not built or ``$JPEGBENCH_FAST_KERNEL`` is ``torch``."""
+    choice = os.environ.get(_ENV, "auto")
+    if choice not in ("auto", "c", "torch"):
+        raise InputError(f"${_ENV} must be 'auto', 'c' or 'torch', got {choice!r}")
+    if choice == "torch":
+        return None
+    lib = _library()
+    if lib is None and choice == "c":
+        raise InputError(f"${_ENV}=c but the C kernel jpegbench.estimate._csse was not built (reinstall with a C compiler)")
+    return lib
+
+
+def available() -> bool:
+    """Whether the fast backend runs the C kernel on CPU (``False``: its torch implementation)."""
+    return load() is not None
+
+
+def c_sse(
+    lib: ctypes.CDLL, gray: np.ndarray, qtables: np.ndarray, crops: list[tuple[int, int]], threads: int = 1
+) -> np.ndarray:
+    """Summed squared recompression errors ``[n_crops, n_qf]`` of one uint8 image.
+
+    ``qtables`` is ``(n_qf, 64)`` int32 in natural order. With ``threads > 1``
+    the crops are split over that many threads (the call releases the GIL).
+    """
+    g = np.ascontiguousarray(gray, dtype=np.uint8)
+    qt = np.ascontiguousarray(qtables, dtype=np.int32)
+    out = np.empty((len(crops), qt.shape[0]), dtype=np.float64)
+    parts = np.array_split(np.arange(len(crops)), max(1, min(threads, len(crops))))
+
+    def run(idx: np.ndarray) -> None:
+        cr = np.ascontiguousarray(np.asarray(crops, dtype=np.int32)[idx].reshape(-1, 2))
+        res = np.empty((idx.size, qt.shape[0]), dtype=np.float64)
+        rc = lib.jb_sse_curves(
+            g.ctypes.data, g.shape[0], g.shape[1], g.strides[0], cr.ctypes.data, idx.size,
+            qt.ctypes.data, qt.shape[0], res.ctypes.data,
+        )  # fmt: skip
+        if rc != 0:
+            raise RuntimeError(f"jb_sse_curves failed with code {rc}")  # arguments are validated before
+        out[idx] = res
+
+    parts = [p for p in parts if p.size]
+    if len(parts) == 1:
+        run(parts[0])
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(run, parts))
+    return out
