@@ -58,6 +58,9 @@ __all__ = [
 ]
 
 MIN_SIZE = 16
+# Bumped whenever the fast backend's numbers change (caches of curves key on it).
+# 1: orthonormal float IDCT; 2: libjpeg's integer IDCT emulated exactly (curves equal the reference).
+FAST_CURVES_REVISION = 2
 CurveBackend = Literal["fast", "reference"]
 ALL_SHIFTS: tuple[tuple[int, int], ...] = tuple((dy, dx) for dy in range(8) for dx in range(8))
 

@@ -441,14 +441,18 @@ class _CurveCache:
     the same for every method, weight file and estimator), so a second
     ``evaluate`` of the same corpus, e.g. with new weights, reuses them. An
     entry is keyed by the JPEG file's SHA-256 and the software that computes
-    the curves (jpegbench, Pillow, torch, numpy versions); a missing,
+    the curves (the fast backend's revision, jpegbench, Pillow, torch, numpy
+    versions); a missing,
     unreadable or foreign entry is recomputed, and a corpus folder that is not
     writable just means no cache.
     """
 
     def __init__(self, corpus: Path) -> None:
         self.dir = corpus / ".cache" / "curves"
-        sig = "|".join(["fast", __version__, *(_version(d) for d in ("pillow", "torch", "numpy"))])
+        from jpegbench.estimate.curves import FAST_CURVES_REVISION
+
+        sig = "|".join(["fast", str(FAST_CURVES_REVISION), __version__,
+                        *(_version(d) for d in ("pillow", "torch", "numpy"))])  # fmt: skip
         self.tag = hashlib.sha256(sig.encode()).hexdigest()[:12]
 
     def _path(self, sha: str) -> Path | None:

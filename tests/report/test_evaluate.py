@@ -216,3 +216,17 @@ def test_curves_are_cached_and_reused(tiny_corpus, tmp_path, monkeypatch, jpeg_r
     with pytest.raises(AssertionError, match="recomputed"):
         monkeypatch.setattr(api, "mse_curves_batch", no_curves)
         evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "n.parquet", progress=False, cache_curves=False)
+
+
+def test_curve_cache_is_invalidated_when_the_fast_backend_changes(tiny_corpus, tmp_path, monkeypatch, jpeg_run):
+    import jpegbench.estimate.api as api
+    import jpegbench.estimate.curves as curves
+
+    def no_curves(*a, **k):
+        raise AssertionError("curves recomputed")
+
+    monkeypatch.setattr(api, "mse_curves_batch", no_curves)
+    evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "same.parquet", progress=False)  # all cached
+    monkeypatch.setattr(curves, "FAST_CURVES_REVISION", curves.FAST_CURVES_REVISION + 1)
+    with pytest.raises(AssertionError, match="recomputed"):
+        evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "new.parquet", progress=False)
