@@ -6,7 +6,8 @@
 * :func:`load_model`, :func:`save_checkpoint` -- weights I/O through
   ``torch.load(weights_only=True)`` only.
 * :func:`restore`, :func:`restore_batch`, :func:`pick_device` -- uint8 in,
-  uint8 out, tiled inference with one global QF.
+  uint8 out, tiled inference with one global QF; :func:`predict_qf` -- the
+  model's QF reading of an image (patch-wise for models trained on patches).
 * :func:`get_method`, :data:`METHODS` -- jpeg, fbcnn, fbcnn-d, fbcnn-a.
 
 Training lives in :mod:`jpegbench.models.train` (imported on its own).
@@ -19,6 +20,7 @@ from jpegbench.models.inference import (
     PRECISIONS,
     RestoreResult,
     pick_device,
+    predict_qf,
     receptive_field_margin,
     restore,
     restore_batch,
@@ -36,6 +38,7 @@ from jpegbench.models.weights import (
     find_weights,
     load_checkpoint,
     load_model,
+    qf_patch_from_meta,
     resolve_weights,
     save_checkpoint,
 )
@@ -43,10 +46,10 @@ from jpegbench.models.weights import (
 __all__ = [
     "FBCNN",
     "COLOR_POLICIES", "DEFAULT_OVERLAP", "PRECISIONS", "RestoreResult", "pick_device",
-    "receptive_field_margin", "restore", "restore_batch", "tile_spans",
+    "predict_qf", "receptive_field_margin", "restore", "restore_batch", "tile_spans",
     "AUTO_TILE_PIXELS", "RestoreRun", "restore_files",
     "ESTIMATORS", "METHODS", "Method", "Restoration", "get_method",
     "CHECKPOINT_FORMAT", "KNOWN_WEIGHTS", "SHIPPED_WEIGHTS", "WEIGHTS_DIR_ENV", "Checkpoint",
-    "default_weights", "find_weights", "load_checkpoint", "load_model", "resolve_weights",
+    "default_weights", "find_weights", "load_checkpoint", "load_model", "qf_patch_from_meta", "resolve_weights",
     "save_checkpoint",
 ]  # fmt: skip

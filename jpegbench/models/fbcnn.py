@@ -131,6 +131,15 @@ class FBCNN(nn.Module):
     parameters). ``FBCNN(in_nc=1, nc=(16, 32, 64, 128), nb=2)`` is a small
     variant for CPU experiments.
 
+    Attribute ``qf_patch`` (int or None, default None; set by
+    :func:`jpegbench.models.load_model` from a checkpoint's ``meta["qf_patch"]``):
+    the patch size the QF predictor was trained on. When set,
+    :func:`jpegbench.models.predict_qf` and blind :func:`jpegbench.models.restore`
+    read the QF as the median of the predictions on that grid of patches
+    rather than from one global pooling over the whole image (see
+    :func:`jpegbench.models.inference.predict_qf`). The module's own
+    :meth:`forward` and :meth:`predict_qf` always see the tensor they are given.
+
     Inside the module the QF is represented as the paper's ``1 - qf / 100``
     (the sigmoid output of ``qf_pred`` and the input of ``qf_embed``); the
     public :meth:`forward` speaks the 0..100 scale only.
@@ -154,6 +163,7 @@ class FBCNN(nn.Module):
             in_nc, in_nc if out_nc is None else out_nc, nc, nb, act_mode
         )
         self.in_nc, self.out_nc, self.nc, self.nb, self.act_mode = in_nc, out_nc, nc, nb, act_mode
+        self.qf_patch: int | None = None
         top = nc[3]
 
         def res_blocks(channels: int) -> list[nn.Module]:

@@ -1278,12 +1278,19 @@ def export_weights(
     half : bool, default True
         Store float16 (loaded back as float32).
     meta : mapping, optional
-        Extra entries merged into the checkpoint's meta.
+        Extra entries merged into the checkpoint's meta. ``qf_patch``
+        defaults to the run's training patch size.
     """
     ckpt = load_checkpoint(checkpoint)
     model = FBCNN.from_config(ckpt.config)
     model.load_state_dict(ckpt.state_dict, strict=True)
     merged = {k: v for k, v in ckpt.meta.items() if k != "versions"}
+    # The QF predictor is read at the size it was trained on (see inference.predict_qf).
+    tc = ckpt.meta.get("train_config")
+    data = tc.get("data") if isinstance(tc, dict) else None
+    patch = data.get("patch_size") if isinstance(data, dict) else None
+    if isinstance(patch, int) and not isinstance(patch, bool):
+        merged.setdefault("qf_patch", patch)
     merged.update(dict(meta or {}))
     merged["exported_from"] = Path(checkpoint).name
     merged["storage"] = "float16" if half else "float32"

@@ -57,6 +57,7 @@ __all__ = [
     "infer_config",
     "load_checkpoint",
     "load_model",
+    "qf_patch_from_meta",
     "resolve_weights",
     "save_checkpoint",
     "shipped_weights_dir",
@@ -443,8 +444,9 @@ def load_model(
     -------
     FBCNN
         In eval mode, float32, every parameter from the file (strict).
-        ``model.checkpoint_meta`` holds the file's meta dict and
-        ``model.checkpoint_path`` its path.
+        ``model.checkpoint_meta`` holds the file's meta dict,
+        ``model.checkpoint_path`` its path and ``model.qf_patch`` the QF
+        predictor's training patch size (:func:`qf_patch_from_meta`).
 
     Raises
     ------
@@ -462,7 +464,20 @@ def load_model(
     model.load_state_dict(ckpt.state_dict, strict=True)
     model.checkpoint_meta = ckpt.meta
     model.checkpoint_path = ckpt.path
+    model.qf_patch = qf_patch_from_meta(ckpt.meta)
     return model.to(target).eval()
+
+
+def qf_patch_from_meta(meta: Any) -> int | None:
+    """``meta["qf_patch"]`` if it is a usable patch size (an int in 16..4096, a multiple of 8), else ``None``.
+
+    Files without it (the released checkpoints, trained on 128-px patches and
+    read on whole images in the paper) keep whole-image QF prediction.
+    """
+    value = meta.get("qf_patch") if isinstance(meta, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 4096 or value % 8:
+        return None
+    return value
 
 
 # -- writing -------------------------------------------------------------------
