@@ -98,7 +98,7 @@ import torch
 
 from jpegbench.codec import jpeg_roundtrip, list_images, read_image, sha256_file
 from jpegbench.codec._validate import read_toml_bytes
-from jpegbench.codec.imageio import remove_stale_parts
+from jpegbench.codec.imageio import remove_stale_parts, replace_into
 from jpegbench.errors import ConfigError, InputError, JpegbenchError, LockError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.weights import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
@@ -675,7 +675,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
-        os.replace(tmp, path)
+        replace_into(tmp, path)  # ordinary permissions (umask), not mkstemp's 0600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -686,7 +686,7 @@ def _atomic_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.replace(tmp, path)
+        replace_into(tmp, path)  # ordinary permissions (umask), not mkstemp's 0600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -777,7 +777,7 @@ def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.getvalue())
-        os.replace(tmp, path)
+        replace_into(tmp, path)  # ordinary permissions (umask), not mkstemp's 0600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -7,6 +7,7 @@ synthetic images, so the file runs in seconds on one CPU thread.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -74,8 +75,12 @@ def test_short_run_writes_log_checkpoints_and_plot(image_dir, tmp_path):
     out = tmp_path / "run"
     result = train(tiny_config(image_dir), out, progress=False, device="cpu")
     assert result["step"] == 6
+    umask = os.umask(0)
+    os.umask(umask)
     for name in ("last.pt", "best.pt", "log.csv", "curves.png"):
         assert (out / name).is_file(), name
+        # ordinary files, as open() would make them (mkstemp's owner-only 0600 was a bug)
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     assert not list(out.glob(".*.part")) and not (out / ".lock").exists()
     rows = read_log(out / "log.csv")
     assert tuple(rows[0]) == LOG_COLUMNS
