@@ -266,6 +266,10 @@ JB_CLONES static void group_sse(const lane_t *x, const lane_t *t, int live, cons
         col_nz[0] = 1;
         for (int i = 0; i < 64; i++) {
             if (!col_nz[i & 7]) continue;
+            if (i > 0 && max_ac[i] < (float)(4 * q[i])) { /* zero in every lane */
+                memset(c[i], 0, sizeof(lane_t));
+                continue;
+            }
             /* libjpeg's (|t| + 4q) / 8q (see the exactness note at the top), then the sign */
             const int32_t qi = q[i];
             const float bias = (float)(4 * qi) + 0.25f, r = iq[i];

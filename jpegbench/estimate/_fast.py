@@ -97,7 +97,10 @@ def fast_sse(
     tables = _Tables(qfs, dev)
     lib = _pick_kernel(kernel, dev)
     if lib is not None:
-        return [c_sse(lib, g, tables.q_np, list(crops), threads=num_threads or 1) for g in grays]
+        # The kernel scales with cores (crops split over threads, GIL released); follow torch's
+        # thread setting (OMP_NUM_THREADS, torch.set_num_threads) unless told otherwise.
+        threads = num_threads if num_threads is not None else torch.get_num_threads()
+        return [c_sse(lib, g, tables.q_np, list(crops), threads=threads) for g in grays]
     n_crops = len(crops)
     sse = torch.zeros(len(grays) * n_crops, qfs.size, dtype=torch.float64, device=dev)
     previous = torch.get_num_threads()

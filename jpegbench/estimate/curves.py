@@ -215,10 +215,13 @@ def mse_curves(
         CUDA) whatever the image size. The C kernel needs no working memory
         to speak of and ignores it.
     num_threads : int, optional
-        Fast backend on CPU only, default 1. With the C kernel: threads that
-        share the shifts of each image (the kernel releases the GIL). With
-        the torch implementation: torch intra-op threads for this call (the
-        previous setting is restored afterwards).
+        Fast backend on CPU only. With the C kernel: threads that share the
+        shifts of each image (the kernel releases the GIL); default
+        ``torch.get_num_threads()`` (all cores unless ``OMP_NUM_THREADS`` or
+        ``torch.set_num_threads`` says otherwise). With the torch
+        implementation: torch intra-op threads for this call, default 1
+        (its many small ops lose more to thread hand-offs than they gain;
+        the previous setting is restored afterwards).
     luma : {"bt601-full", "bt601-studio"}
         How RGB input becomes one plane. The default is the full-range luma
         a JFIF encoder quantizes: on a decoded colour JPEG it keeps the
