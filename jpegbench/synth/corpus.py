@@ -16,10 +16,14 @@ Guarantees
 ----------
 * Same recipe, sources and seed give byte-identical files and manifest for
   any ``workers`` (every sample is a function of its spec only).
-* Every file is written to a temporary name and renamed; each finished
-  sample leaves a journal row (``DIR/.rows/``). A run killed at any point and
-  started again reuses the samples whose files still hash to their journal
-  row and ends with the same corpus as an uninterrupted run.
+* Each finished sample leaves a journal row (``DIR/.rows/``), written after
+  its files; the sample files and rows are written in place (a file a kill
+  cuts short has no valid row, so it is redone), the corpus-level files
+  (manifest, recipe, corpus.json) through a temporary name and a rename, the
+  manifest last. A run killed at any point and started again reuses the
+  samples whose files still hash to their journal row and ends with the same
+  corpus as an uninterrupted run; without ``manifest.parquet`` a folder is
+  never read as a corpus.
 * ``DIR/.lock`` keeps a second concurrent run out (:class:`~jpegbench.errors.LockError`).
 """
 
@@ -112,6 +116,27 @@ def _source_pixels(spec: SampleSpec, color: str, limits: dict[str, int]):
     return _remember(_SRC_CACHE, key, read_image(spec.source, color=color, **limits), size=2)
 
 
+def _write_sample_file(path: Path, data: bytes) -> None:
+    """Write one lq / hq / journal file in place (not through a temporary file, on purpose).
+
+    The sample's journal row, written *after* its files, is what marks it
+    done: a file cut short by a kill has no row, so a resumed run
+    writes it again, and a run that is never resumed has no manifest. Skipping
+    the temporary file, chmod and rename was most of the writer's overhead
+    over a bare encode loop.
+    """
+    try:
+        try:
+            f = open(path, "wb")
+        except FileNotFoundError:  # first file of a (sub)folder of the layout
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(path, "wb")
+        with f:
+            f.write(data)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+
+
 def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
     out = Path(cfg["out_dir"])
     pixels = _source_pixels(spec, cfg["color"], cfg["limits"])
@@ -126,8 +151,7 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
     lq_bytes = res.lq_bytes
     assert lq_bytes is not None  # recipes end with a JPEG stage
     for rel, data in ((spec.lq_path, lq_bytes), (spec.hq_path, hq_bytes)):
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / rel, data)
+        _write_sample_file(out / rel, data)
     p = res.params
     row = {
         "sample_id": spec.sample_id,
@@ -159,7 +183,9 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
         "recipe_sha256": cfg["recipe_sha256"],
     }
     journal = {"fingerprint": cfg["fingerprint"], "row": row}
-    atomic_write_bytes(out / ".rows" / f"{spec.index:07d}.json", json.dumps(journal, sort_keys=True).encode())
+    # Last, and in place too: a row cut short by a kill is not valid JSON, so a resume ignores
+    # it and redoes the sample; a complete row's files are complete (and verified by hash).
+    _write_sample_file(out / ".rows" / f"{spec.index:07d}.json", json.dumps(journal, sort_keys=True).encode())
     return row
 
 
