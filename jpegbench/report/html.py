@@ -78,6 +78,22 @@ class _Report:
     metas: list[dict[str, Any]]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[_Figure] = field(default_factory=list)
+    base: Path | None = None  # the report's folder: paths are shown relative to it
+
+    def corpus(self, meta: dict[str, Any]) -> str:
+        """A run's corpus path as the report shows it: relative to the report's folder.
+
+        A report is read (and often committed) next to its corpus; an absolute
+        path would show the machine it was made on. The provenance table
+        keeps the absolute path as evaluate recorded it.
+        """
+        recorded = str(meta.get("corpus", "") or "")
+        if not recorded or self.base is None:
+            return recorded or "?"
+        try:
+            return Path(os.path.relpath(recorded, self.base)).as_posix()
+        except ValueError:  # another drive (Windows)
+            return recorded
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -207,7 +223,7 @@ def _fmt(v: float, nd: int = 2, signed: bool = False) -> str:
 def _summary(rep: _Report) -> list[str]:
     df, meta = rep.results, rep.meta
     n = df["sample_id"].nunique()
-    corpora = ", ".join(str(m.get("corpus", "?")) for m in rep.metas)
+    corpora = ", ".join(rep.corpus(m) for m in rep.metas)
     methods = list(dict.fromkeys(df["method"]))
     regimes = df.drop_duplicates("sample_id")["regime"].value_counts()
     lines = [
@@ -315,7 +331,7 @@ def _provenance(rep: _Report) -> list[tuple[str, str]]:
 
 
 def _recipes(rep: _Report) -> list[tuple[str, str]]:
-    return [(str(m.get("corpus", "")), str(m.get("recipe") or "")) for m in rep.metas]
+    return [(rep.corpus(m), str(m.get("recipe") or "")) for m in rep.metas]
 
 
 # -- HTML ----------------------------------------------------------------------
@@ -522,7 +538,7 @@ def build_report(
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
     df, metas = _load(paths)
-    rep = _Report(df, metas)
+    rep = _Report(df, metas, base=out.resolve())
     rep.tables = {
         "table3": table3(df, paper=True),
         "single_jpeg": single_jpeg_table(df),

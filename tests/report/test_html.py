@@ -190,3 +190,16 @@ def test_summary_does_not_read_the_finding_into_a_constant_predictor(tmp_path, r
     md = (build_report(constant, tmp_path / "b").parent / "report.md").read_text(encoding="utf-8")
     assert "nearer QF2" not in md
     assert "fbcnn's QF prediction does not follow the compression: it stays within 49.9-49.9" in md
+
+
+def test_corpus_paths_are_shown_relative_to_the_report(tmp_path):
+    # A committed report must not show the machine it was made on (e.g. /work/main/...).
+    from .conftest import make_results
+
+    corpus = tmp_path / "project" / "corpus"
+    res = write_results(make_results(), tmp_path / "project" / "results.parquet", _meta(corpus=str(corpus)))
+    html = build_report(res, tmp_path / "project" / "report").read_text()
+    summary = html[html.index('id="summary"') : html.index("</section>", html.index('id="summary"'))]
+    assert "from corpus ../corpus," in summary and str(tmp_path) not in summary
+    assert "<p>Corpus ../corpus:</p>" in html
+    assert str(corpus) in html  # the provenance table keeps the recorded absolute path
