@@ -86,7 +86,7 @@ def fdct_islow(samples: torch.Tensor) -> torch.Tensor:
 
 
 def _ipass(d: torch.Tensor, shift: int, center: int = 0) -> torch.Tensor:
-    """One 1-D pass of jidctint along the last axis; outputs descaled by ``shift`` bits."""
+    """One 1-D pass of jidctint along the last axis; outputs descaled by ``shift`` bits (0: not descaled)."""
     d0, d1, d2, d3, d4, d5, d6, d7 = d.unbind(-1)
     # even part
     z1 = (d2 + d6) * _F0541
@@ -112,6 +112,8 @@ def _ipass(d: torch.Tensor, shift: int, center: int = 0) -> torch.Tensor:
     t2 = t2 + z2 + z3
     t3 = t3 + z1 + z4
     out = (tmp10 + t3, tmp11 + t2, tmp12 + t1, tmp13 + t0, tmp13 - t0, tmp12 - t1, tmp11 - t2, tmp10 - t3)
+    if shift == 0:
+        return torch.stack(out, dim=-1)
     return torch.stack([_descale(o, shift) for o in out], dim=-1)
 
 
@@ -146,6 +148,49 @@ def idct_islow(coef: torch.Tensor) -> torch.Tensor:
     cols = _ipass(x.transpose(-1, -2), _CONST_BITS - _PASS1_BITS).transpose(-1, -2)
     v = _ipass(cols, _CONST_BITS + _PASS1_BITS + 3)
     return range_limit(v)
+
+
+def _pass_matrix() -> torch.Tensor:
+    """jidctint's 1-D pass before its descale, as the integer matrix it is: ``raw = A @ d``.
+
+    Every operation before the DESCALE is an integer addition or a
+    multiplication by a constant, so the pass is linear in its 8 inputs.
+    """
+    eye = torch.eye(8, dtype=torch.int64)
+    return _ipass(eye, 0).T.contiguous()  # row i of the raw output for unit input j -> A[i, j]
+
+
+_PASS_A = _pass_matrix().to(torch.float64)
+
+
+def idct_islow_matmul(coef: torch.Tensor) -> torch.Tensor:
+    """:func:`idct_islow` as two float64 matrix products and two exact descales (same numbers).
+
+    Parameters
+    ----------
+    coef : Tensor, shape (..., 8, 8)
+        Dequantized coefficients, natural order (any real dtype holding integers).
+
+    Returns
+    -------
+    Tensor, int32, shape (..., 8, 8)
+
+    Notes
+    -----
+    The entries of the pass matrix are below 2**16 and a dequantized
+    coefficient of baseline JPEG below 2**19, so every partial sum is an
+    integer below 2**53: float64 products and sums are exact in any order,
+    and ``floor((raw + 2**(n-1)) / 2**n)`` is libjpeg's DESCALE. This is the
+    torch implementation's fast path (BLAS on CPU, cuBLAS on CUDA); the
+    element-wise :func:`idct_islow` is its specification.
+    """
+    a = _PASS_A.to(coef.device)
+    x = coef.to(torch.float64)
+    n1 = _CONST_BITS - _PASS1_BITS
+    cols = torch.floor((a @ x + 2.0 ** (n1 - 1)) / 2.0**n1)  # columns: A @ block
+    n2 = _CONST_BITS + _PASS1_BITS + 3
+    rows = torch.floor((cols @ a.T + (2.0 ** (n2 - 1) + 128 * 2.0**n2)) / 2.0**n2)  # rows: block @ A^T
+    return range_limit(rows.to(torch.int32) - 128)
 
 
 def range_limit(v: torch.Tensor) -> torch.Tensor:

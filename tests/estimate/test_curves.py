@@ -324,3 +324,27 @@ def test_fast_on_cuda_matches_cpu(camera):
     cpu = mse_curves(x, device="cpu")
     gpu = mse_curves(x, device="cuda")
     assert np.array_equal(cpu.mse, gpu.mse)  # integer arithmetic on both
+
+
+def test_matmul_idct_equals_the_elementwise_one():
+    # The torch implementation's fast path against its specification, on coefficients from
+    # typical to far out of range (where the range-limit table wraps).
+    from jpegbench.estimate._islow import idct_islow_matmul
+
+    g = torch.Generator().manual_seed(0)
+    for scale in (8, 200, 2000, 40 * 255):
+        coef = torch.randint(-scale, scale + 1, (2000, 8, 8), generator=g)
+        assert torch.equal(idct_islow_matmul(coef), idct_islow(coef)), scale
+
+
+@pytest.mark.parametrize("scale", [8, 2000, 40 * 255])
+def test_torch_squared_error_path_is_exact_in_and_out_of_range(scale):
+    from jpegbench.estimate._fast import _exact_sq_err
+    from jpegbench.estimate._islow import _PASS_A
+
+    g = torch.Generator().manual_seed(scale)
+    coef = torch.randint(-scale, scale + 1, (500, 8, 8), generator=g)
+    x = torch.randint(0, 256, (500, 8, 8), generator=g)
+    want = ((idct_islow(coef) - x).to(torch.int64) ** 2).sum((1, 2))
+    got = _exact_sq_err(coef.to(torch.float64), x.to(torch.float64), _PASS_A)
+    assert torch.equal(got.to(torch.int64), want)
