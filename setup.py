@@ -11,7 +11,7 @@ setup(
         Extension(
             "jpegbench.estimate._csse",
             sources=["jpegbench/estimate/_csse.c"],
-            extra_compile_args=["-O3", "-fwrapv", "-Wno-psabi"],
+            extra_compile_args=["-O3", "-funroll-loops", "-fno-trapping-math", "-fno-math-errno", "-fwrapv", "-Wno-psabi"],
             optional=True,
         )
     ]
