@@ -127,7 +127,9 @@ def _synth(args: argparse.Namespace) -> int:
 def _estimate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders of images, or corpus folders")
     p.add_argument("--estimator", default="robust", help="robust (default) or paper (FBCNN-D as written)")
-    p.add_argument("--backend", default="fast", help="fast (vectorised, default) or reference (real re-encoding)")
+    p.add_argument("--backend", default="fast",
+                   help="fast (default: the same numbers as reference, libjpeg's arithmetic emulated exactly; a C "
+                        "kernel on CPU, torch on CUDA) or reference (real re-encoding, ~25x slower)")  # fmt: skip
     _device_arg(p)
     p.add_argument("--save-curves", action="store_true", help="also write the [8, 8, n_qf] MSE curves (.npz)")
     p.add_argument("--out", default=None, help="results table (.parquet or .csv)")
