@@ -101,7 +101,7 @@ from jpegbench.codec._validate import read_toml_bytes
 from jpegbench.codec.imageio import remove_stale_parts, replace_into
 from jpegbench.errors import ConfigError, InputError, JpegbenchError, LockError
 from jpegbench.models.fbcnn import FBCNN
-from jpegbench.models.weights import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, load_checkpoint, save_checkpoint
 
 __all__ = [
     "TrainConfig",
@@ -1231,6 +1231,10 @@ def _load_scheduler_state(scheduler: Any, state: dict[str, Any]) -> None:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    if size > DEFAULT_MAX_BYTES:  # checked before reading, as for weight files
+        raise ConfigError(f"cannot resume from {path}: {size} bytes, over the limit of {DEFAULT_MAX_BYTES} "
+                          "bytes for a training state; pass resume=False (CLI --no-resume) to start over")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem

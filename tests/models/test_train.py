@@ -185,6 +185,18 @@ def test_no_resume_starts_over(image_dir, tmp_path):
     assert [int(r["step"]) for r in read_log(tmp_path / "run" / "log.csv")] == [1, 2]
 
 
+def test_a_huge_training_state_is_refused_before_reading(image_dir, tmp_path):
+    import jpegbench.models.train as train_mod
+
+    out = tmp_path / "run"
+    train(tiny_config(image_dir, steps=2, milestones=()), out, progress=False, device="cpu")
+    with open(out / "last.pt", "r+b") as f:  # sparse: no disk used, and never read
+        f.truncate(train_mod.DEFAULT_MAX_BYTES + 1)
+    with pytest.raises(ConfigError, match="over the limit"):
+        train(tiny_config(image_dir, steps=4, milestones=()), out, progress=False, device="cpu")
+    train(tiny_config(image_dir, steps=2, milestones=()), out, resume=False, progress=False, device="cpu")
+
+
 def test_a_locked_output_folder_is_refused(image_dir, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
