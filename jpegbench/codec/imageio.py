@@ -24,7 +24,7 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Callable, Literal
 
 import numpy as np
 
@@ -195,8 +195,13 @@ def replace_into(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> N
     os.replace(tmp, path)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Produce ``path`` by calling ``write`` on a temporary file in the same folder, then renaming it.
+
+    The one atomic writer of the package: readers never see a half-written
+    file, a failure (or Ctrl-C) removes the temporary file, and the result
+    has the permissions a plain ``open(path, "w")`` would give. A kill
+    leaves ``.NAME.XXXXXXXX.part`` behind (see :func:`remove_stale_parts`).
 
     Raises
     ------
@@ -210,14 +215,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
         replace_into(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_write`)."""
+    atomic_write(path, lambda f: f.write(data))
 
 
 def remove_stale_parts(path: str | Path) -> list[Path]:

@@ -19,9 +19,10 @@ import numpy as np
 
 from jpegbench.errors import InputError
 
-__all__ = ["available", "c_sse", "load"]
+__all__ = ["KERNELS", "available", "c_sse", "check_kernel", "load"]
 
 _ENV = "JPEGBENCH_FAST_KERNEL"
+KERNELS = ("auto", "c", "torch")
 
 
 @lru_cache(maxsize=1)
@@ -40,17 +41,30 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
-def load() -> ctypes.CDLL | None:
-    """The kernel library, or ``None`` if it was not built or ``$JPEGBENCH_FAST_KERNEL`` is ``torch``."""
-    choice = os.environ.get(_ENV, "auto")
-    if choice not in ("auto", "c", "torch"):
-        raise InputError(f"${_ENV} must be 'auto', 'c' or 'torch', got {choice!r}")
+def load(kernel: str = "auto") -> ctypes.CDLL | None:
+    """The kernel library, or ``None`` for the torch implementation.
+
+    ``kernel``: ``"c"`` (an error if it was not built), ``"torch"``, or
+    ``"auto"``: what ``$JPEGBENCH_FAST_KERNEL`` says (same values), else the
+    C kernel when it was built.
+    """
+    check_kernel(kernel)
+    choice = kernel
+    if kernel == "auto":
+        choice = check_kernel(os.environ.get(_ENV, "auto"), f"${_ENV}")
     if choice == "torch":
         return None
     lib = _library()
     if lib is None and choice == "c":
-        raise InputError(f"${_ENV}=c but the C kernel jpegbench.estimate._csse was not built (reinstall with a C compiler)")
+        raise InputError("the C kernel jpegbench.estimate._csse was not built (reinstall with a C compiler)")
     return lib
+
+
+def check_kernel(choice: str, what: str = "kernel") -> str:
+    """``choice`` if it is one of :data:`KERNELS`, else an :class:`InputError` naming ``what``."""
+    if choice not in KERNELS:
+        raise InputError(f"{what} must be 'auto', 'c' or 'torch', got {choice!r}")
+    return choice
 
 
 def available() -> bool:

@@ -320,7 +320,7 @@ JB_CLONES static void group_sse(const lane_t *x, const lane_t *t, int live, cons
  * crops: n_crops (cy, cx) pairs; every crop has h = 8 * ((H - 7) / 8) rows, w = 8 * ((W - 7) / 8) columns.
  * qt: n_qf quantization tables, 64 int32 each, natural order, entries 1..255.
  * out: n_crops x n_qf doubles, overwritten with the summed squared errors.
- * Returns 0, or -1 on bad arguments.
+ * Returns 0, -1 on bad arguments, -2 when memory runs out.
  */
 int jb_sse_curves(const uint8_t *img, int64_t H, int64_t W, int64_t stride, const int32_t *crops, int64_t n_crops,
                   const int32_t *qt, int64_t n_qf, double *out) {
@@ -337,15 +337,8 @@ int jb_sse_curves(const uint8_t *img, int64_t H, int64_t W, int64_t stride, cons
     int32_t *tb = (int32_t *)PyMem_RawMalloc(sizeof(int32_t) * 64 * slab_max);
     int32_t *order = (int32_t *)PyMem_RawMalloc(sizeof(int32_t) * slab_max);
     int32_t *key = (int32_t *)PyMem_RawMalloc(sizeof(int32_t) * slab_max);
-    if (!inv8q || !lanes || !xb || !tb || !order || !key) {
-        PyMem_RawFree(inv8q);
-        PyMem_RawFree(lanes);
-        PyMem_RawFree(xb);
-        PyMem_RawFree(tb);
-        PyMem_RawFree(order);
-        PyMem_RawFree(key);
-        return -2;
-    }
+    int rc = -2;
+    if (!inv8q || !lanes || !xb || !tb || !order || !key) goto done;
     for (int64_t j = 0; j < 64 * n_qf; j++) inv8q[j] = 1.0f / (float)(8 * qt[j]);
     /* three tables whose survivor counts order the blocks of a slab */
     const int32_t *kq[3] = {qt + 64 * (n_qf / 4), qt + 64 * (n_qf / 2), qt + 64 * ((3 * n_qf) / 4)};
@@ -402,13 +395,15 @@ int jb_sse_curves(const uint8_t *img, int64_t H, int64_t W, int64_t stride, cons
             }
         }
     }
+    rc = 0;
+done: /* PyMem_RawFree(NULL) does nothing */
     PyMem_RawFree(inv8q);
     PyMem_RawFree(lanes);
     PyMem_RawFree(xb);
     PyMem_RawFree(tb);
     PyMem_RawFree(order);
     PyMem_RawFree(key);
-    return 0;
+    return rc;
 }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_csse",

@@ -32,8 +32,8 @@ import torch
 
 from jpegbench.codec import ijg_qtable
 from jpegbench.errors import InputError
-from jpegbench.estimate._ckernel import c_sse, load
-from jpegbench.estimate._islow import _PASS_A, fdct_islow, range_limit
+from jpegbench.estimate._ckernel import c_sse, check_kernel, load
+from jpegbench.estimate._islow import fdct_islow, idct_islow_unlimited, range_limit
 
 __all__ = ["fast_sse", "implementation", "resolve_device"]
 
@@ -63,10 +63,8 @@ class _Tables:
     def __init__(self, qfs: np.ndarray, dev: torch.device):
         q = np.stack([ijg_qtable(int(v)).reshape(64) for v in qfs]).astype(np.int64)  # (n_qf, 64)
         self.q_np = q.astype(np.int32)
-        self.q = torch.tensor(q, dtype=torch.float32, device=dev)
-        self.inv_eight_q = torch.tensor(1.0 / (8.0 * q), dtype=torch.float32, device=dev)
-        self.inv_eight_q64 = torch.tensor(1.0 / (8.0 * q), dtype=torch.float64, device=dev)
-        self.q64 = torch.tensor(q, dtype=torch.float64, device=dev)
+        self.q = torch.tensor(q, dtype=torch.float64, device=dev)
+        self.inv_eight_q = torch.tensor(1.0 / (8.0 * q), dtype=torch.float64, device=dev)
         self.four_q = torch.tensor(4.0 * q, dtype=torch.float32, device=dev)  # |t| >= 4q survives quantization
         key_q = np.stack([ijg_qtable(v).reshape(64) for v in _KEY_QFS]).astype(np.float64)
         self.key_four_q = torch.tensor(4.0 * key_q, dtype=torch.float32, device=dev)
@@ -126,16 +124,12 @@ def implementation(device: object = None, kernel: str = "auto") -> str:
 
 
 def _pick_kernel(kernel: str, dev: torch.device):
-    if kernel not in ("auto", "c", "torch"):
-        raise InputError(f"kernel must be 'auto', 'c' or 'torch', got {kernel!r}")
-    if kernel == "torch" or dev.type != "cpu":
-        if kernel == "c":
-            raise InputError("the C kernel runs on CPU only")
-        return None
-    lib = load()
-    if lib is None and kernel == "c":
-        raise InputError("the C kernel jpegbench.estimate._csse was not built (reinstall with a C compiler)")
-    return lib
+    check_kernel(kernel)
+    if dev.type == "cpu":
+        return load(kernel)
+    if kernel == "c":
+        raise InputError("the C kernel runs on CPU only")
+    return None
 
 
 def _groups(
@@ -184,20 +178,14 @@ def _process_group(
         _process_chunk(t_nudged[sl], x[sl], abs_t[sl], segs[sl], tb, sse)
 
 
-_N1 = 11  # CONST_BITS - PASS1_BITS
-_N2 = 18  # CONST_BITS + PASS1_BITS + 3
-
-
-def _exact_sq_err(coef: torch.Tensor, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def _exact_sq_err(coef: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-block sum of squared errors of libjpeg's islow decode of ``coef`` (n, 8, 8) against ``x``.
 
-    :func:`._islow.idct_islow_matmul` with fewer passes over memory: float64
-    throughout (every value an exact integer), each descale one add, one
-    scale by a power of two and one floor, and the range limit a plain clip
-    unless some sample is far enough out of range for libjpeg's table to wrap.
+    Float64 throughout (every value an exact integer); the range limit is a
+    plain clip unless some sample is far enough out of range for libjpeg's
+    table to wrap.
     """
-    cols = torch.matmul(a, coef).add_(2.0 ** (_N1 - 1)).mul_(2.0**-_N1).floor_()
-    rows = torch.matmul(cols, a.T).add_(2.0 ** (_N2 - 1) + 128 * 2.0**_N2).mul_(2.0**-_N2).floor_()
+    rows = idct_islow_unlimited(coef)
     lo, hi = torch.aminmax(rows)
     if lo < -384 or hi > 639:  # beyond -512..511 around 128: the table's wrap-around
         rows = range_limit(rows.to(torch.int32) - 128).to(torch.float64)
@@ -215,18 +203,16 @@ def _process_chunk(
     # ac_live[j]: some AC coefficient of some block of the chunk survives quantization at QF j
     ac_live = (abs_t[:, 1:].amax(0)[None, :] >= tb.four_q[:, 1:]).any(1).tolist()
     errs = torch.empty(n_qf, n, dtype=torch.float32, device=t.device)
-    t64 = t.to(torch.float64)
-    x64 = x.to(torch.float64).view(n, 8, 8)
-    pass_a = _PASS_A.to(t.device)
-    xf = x.to(torch.float32)
-    s1, s2 = xf.sum(1), (xf * xf).sum(1)
+    t64 = t.to(torch.float64)  # every value below holds an exact integer (or the nudged t)
+    x64 = x.to(torch.float64)
+    s1, s2 = x64.sum(1), (x64 * x64).sum(1)
     for j in range(n_qf):
         if not ac_live[j]:
             # DC only: jidctint decodes every pixel of a block to floor(dc / 8 + 0.5) + 128
-            dc = torch.round(t[:, 0] * tb.inv_eight_q[j, 0]) * tb.q[j, 0]
+            dc = torch.round(t64[:, 0] * tb.inv_eight_q[j, 0]) * tb.q[j, 0]
             v = torch.floor(dc / 8 + 128.5).clamp_(0, 255)
             errs[j] = s2 - 2 * v * s1 + 64 * v * v
             continue
-        coef = torch.round(t64 * tb.inv_eight_q64[j]).mul_(tb.q64[j])  # exact integers in float64
-        errs[j] = _exact_sq_err(coef.view(n, 8, 8), x64, pass_a)
+        coef = torch.round(t64 * tb.inv_eight_q[j]).mul_(tb.q[j])
+        errs[j] = _exact_sq_err(coef.view(n, 8, 8), x64.view(n, 8, 8))
     sse.index_add_(0, segs, errs.T.to(torch.float64))

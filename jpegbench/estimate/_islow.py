@@ -174,23 +174,39 @@ def idct_islow_matmul(coef: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     Tensor, int32, shape (..., 8, 8)
+    """
+    return range_limit(idct_islow_unlimited(coef.to(torch.float64)).to(torch.int32) - 128)
+
+
+def idct_islow_unlimited(coef: torch.Tensor) -> torch.Tensor:
+    """jidctint up to its range limit: the level-shifted samples (0..255 for real images), float64.
+
+    Parameters
+    ----------
+    coef : Tensor, float64, shape (..., 8, 8)
+        Dequantized coefficients, natural order (integer values).
+
+    Returns
+    -------
+    Tensor, float64, shape (..., 8, 8)
+        ``v + 128`` for libjpeg's descaled output ``v``; :func:`range_limit`
+        (of ``v``) or, while every value is within -384..639, a plain clip to
+        0..255 finishes the decode.
 
     Notes
     -----
     The entries of the pass matrix are below 2**16 and a dequantized
     coefficient of baseline JPEG below 2**19, so every partial sum is an
     integer below 2**53: float64 products and sums are exact in any order,
-    and ``floor((raw + 2**(n-1)) / 2**n)`` is libjpeg's DESCALE. This is the
+    and ``floor((raw + 2**(n-1)) * 2**-n)`` is libjpeg's DESCALE. This is the
     torch implementation's fast path (BLAS on CPU, cuBLAS on CUDA); the
     element-wise :func:`idct_islow` is its specification.
     """
     a = _PASS_A.to(coef.device)
-    x = coef.to(torch.float64)
     n1 = _CONST_BITS - _PASS1_BITS
-    cols = torch.floor((a @ x + 2.0 ** (n1 - 1)) / 2.0**n1)  # columns: A @ block
+    cols = torch.matmul(a, coef).add_(2.0 ** (n1 - 1)).mul_(2.0**-n1).floor_()  # columns: A @ block
     n2 = _CONST_BITS + _PASS1_BITS + 3
-    rows = torch.floor((cols @ a.T + (2.0 ** (n2 - 1) + 128 * 2.0**n2)) / 2.0**n2)  # rows: block @ A^T
-    return range_limit(rows.to(torch.int32) - 128)
+    return torch.matmul(cols, a.T).add_(2.0 ** (n2 - 1) + 128 * 2.0**n2).mul_(2.0**-n2).floor_()  # rows
 
 
 def range_limit(v: torch.Tensor) -> torch.Tensor:

@@ -493,15 +493,15 @@ def _lattice_test(logs: np.ndarray, qfs: np.ndarray, i_last: int, floor: float, 
     fit = slice(2, n - 3)
     single = _model_error(tables, [last])
     theta = _fit_content(obs, single, fit, floor)
-    resid = _second_difference(obs) - _second_difference(_model_log(single, theta, floor))
+    single_dips = _second_difference(_model_log(single, theta, floor))
+    resid = _second_difference(obs) - single_dips
     doubles: dict = {}
 
     def score(i):
         # dips the last compression leaves unexplained, projected on those a first compression at i adds
         if i not in doubles:
             doubles[i] = _model_error(tables, [tables[i], last])
-        d = _second_difference(_model_log(doubles[i], theta, floor)) - _second_difference(
-            _model_log(single, theta, floor))
+        d = _second_difference(_model_log(doubles[i], theta, floor)) - single_dips
         d, r = np.nan_to_num(d[win]), np.nan_to_num(resid[win])
         return float(r @ d) / max(float(np.sqrt(d @ d)), 1e-12)
 

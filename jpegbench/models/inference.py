@@ -549,25 +549,21 @@ def restore(
     dev = _prepare(model, device)
     _autocast(dev, precision)  # validate before any work
 
+    patch = None
     if qf_value is None and _uses_patches(model, planes):
         # Blind, with a model read at its training patch size: the patch median conditions the decoder.
-        qf_pred, patch_map = _patch_qf(model, planes, dev, precision)
-        if tile is None or max(planes.shape[1:]) <= tile:
-            out, _ = _run(model, planes[None], qf_pred, dev, precision)
-            out, count = out[0], 1
-        else:
-            out, _, _, _, count = _tiled(model, planes, qf_pred, tile=tile, overlap=overlap,
-                                         batch_size=batch_size, device=dev, precision=precision)  # fmt: skip
-        return RestoreResult(finish(out), qf_pred, qf_pred, patch_map if return_qf_map else None, count)
+        patch = _patch_qf(model, planes, dev, precision)
+        qf_value = patch[0]
     if tile is None or max(planes.shape[1:]) <= tile:
         out, predicted = _run(model, planes[None], qf_value, dev, precision)
-        qf_pred = float(predicted[0])
+        out, qf_pred, count = out[0], float(predicted[0]), 1
         qf_used = qf_pred if qf_value is None else qf_value
-        qf_map = np.array([[qf_pred]]) if return_qf_map else None
-        return RestoreResult(finish(out[0]), qf_pred, qf_used, qf_map, 1)
-    out, qf_pred, qf_used, qf_map, count = _tiled(
-        model, planes, qf_value, tile=tile, overlap=overlap, batch_size=batch_size, device=dev, precision=precision
-    )
+        qf_map = np.array([[qf_pred]])
+    else:
+        out, qf_pred, qf_used, qf_map, count = _tiled(model, planes, qf_value, tile=tile, overlap=overlap,
+                                                      batch_size=batch_size, device=dev, precision=precision)  # fmt: skip
+    if patch is not None:
+        qf_pred, qf_map = patch
     return RestoreResult(finish(out), qf_pred, qf_used, qf_map if return_qf_map else None, count)
 
 

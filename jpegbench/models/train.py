@@ -85,7 +85,6 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -98,7 +97,7 @@ import torch
 
 from jpegbench.codec import jpeg_roundtrip, list_images, read_image, sha256_file
 from jpegbench.codec._validate import read_toml_bytes
-from jpegbench.codec.imageio import remove_stale_parts, replace_into
+from jpegbench.codec.imageio import atomic_write, atomic_write_bytes, remove_stale_parts
 from jpegbench.errors import ConfigError, InputError, JpegbenchError, LockError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, load_checkpoint, save_checkpoint
@@ -671,25 +670,11 @@ def _jpeg_psnr(cells: list) -> dict[str, float]:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        replace_into(tmp, path)  # ordinary permissions (umask), not mkstemp's 0600
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        replace_into(tmp, path)  # ordinary permissions (umask), not mkstemp's 0600
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class _Lock:
@@ -773,14 +758,7 @@ def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
     fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        replace_into(tmp, path)  # ordinary permissions (umask), not mkstemp's 0600
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
 
 
 # -- training --------------------------------------------------------------------

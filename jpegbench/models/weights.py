@@ -28,7 +28,6 @@ import math
 import os
 import pickle
 import re
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from jpegbench.codec.imageio import replace_into
+from jpegbench.codec.imageio import atomic_write
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import pick_device
@@ -557,12 +556,4 @@ def save_checkpoint(
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"folder for the checkpoint does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        replace_into(tmp, path)  # an ordinary file, not mkstemp's owner-only 0600
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))

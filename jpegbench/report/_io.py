@@ -1,14 +1,13 @@
-"""Atomic file writes for report outputs (world-readable, unlike a bare ``mkstemp`` file)."""
+"""Report outputs: folders made on demand, files written atomically through :func:`jpegbench.codec.imageio.atomic_write`."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from jpegbench.codec.imageio import replace_into
+from jpegbench.codec.imageio import atomic_write, atomic_write_bytes
 
-__all__ = ["ensure_dir", "replace_into", "write_atomic"]
+__all__ = ["atomic_write", "ensure_dir", "write_atomic"]
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
@@ -33,12 +32,5 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     if isinstance(data, str):
         data = data.encode("utf-8")
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        replace_into(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return path

@@ -50,7 +50,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
@@ -65,7 +64,7 @@ from jpegbench.codec import qf_from_qtables, read_header, read_image, sha256_fil
 from jpegbench.codec.imageio import remove_stale_parts
 from jpegbench.errors import CorpusError, ImageReadError, InputError, JpegbenchError, ResultsError
 from jpegbench.metrics import METRIC_CONVENTIONS, psnr, psnrb, ssim
-from jpegbench.report._io import ensure_dir, replace_into, write_atomic
+from jpegbench.report._io import atomic_write, ensure_dir, write_atomic
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -134,15 +133,7 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Map
     doc = {"format": RESULTS_FORMAT, "format_version": _FORMAT_VERSION, **meta}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(doc).encode()})
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        replace_into(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: pq.write_table(table, f))
 
 
 def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
