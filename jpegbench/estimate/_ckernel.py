@@ -92,6 +92,8 @@ def c_sse(
             g.ctypes.data, g.shape[0], g.shape[1], g.strides[0], cr.ctypes.data, idx.size,
             qt.ctypes.data, qt.shape[0], res.ctypes.data,
         )  # fmt: skip
+        if rc == -2:
+            raise MemoryError("the MSE-curve kernel could not allocate its working memory (a few MB)")
         if rc != 0:
             raise RuntimeError(f"jb_sse_curves failed with code {rc}")  # arguments are validated before
         out[idx] = res

@@ -134,6 +134,7 @@ def _write_sample_file(path: Path, data: bytes) -> None:
         with f:
             f.write(data)
     except OSError as exc:
+        path.unlink(missing_ok=True)  # e.g. a full disk: no cut-short file is left behind
         raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
 
 

@@ -254,3 +254,31 @@ def test_chunks_keep_each_source_in_one_chunk(image_folder, write_recipe):
         for s in c:
             assert owner.setdefault(s.source, k) == k
     assert len(chunks) > 2
+
+
+def test_a_failed_sample_write_leaves_no_cut_short_file(tmp_path, monkeypatch):
+    # Sample files are written in place (the journal row marks them done); a write that fails
+    # half-way (a full disk) must not leave the half it wrote.
+    import errno
+
+    import jpegbench.synth.corpus as corpus
+    from jpegbench.errors import InputError
+
+    real_open = open
+
+    def full_disk_open(path, mode="r", *a, **k):
+        f = real_open(path, mode, *a, **k)
+        real_write = f.write
+
+        def write(data):
+            real_write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        f.write = write
+        return f
+
+    monkeypatch.setattr(corpus, "open", full_disk_open, raising=False)
+    target = tmp_path / "lq" / "x.jpg"
+    with pytest.raises(InputError, match="No space left"):
+        corpus._write_sample_file(target, b"0123456789")
+    assert not target.exists()
