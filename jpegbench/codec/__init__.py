@@ -17,10 +17,12 @@ from jpegbench.codec.backends import (
 )
 from jpegbench.codec.color import Y_DEFINITIONS, rgb_to_y, rgb_to_ycbcr, to_gray, ycbcr_to_rgb
 from jpegbench.codec.dct import block_dct, block_idct, dct_matrix
+from jpegbench.codec._validate import read_regular_file
 from jpegbench.codec.header import JpegHeader, read_header
 from jpegbench.codec.imageio import (
     IMAGE_SUFFIXES,
     atomic_write_bytes,
+    image_from_bytes,
     list_images,
     png_bytes,
     read_image,
@@ -45,6 +47,7 @@ __all__ = [
     "block_dct", "block_idct", "dct_matrix", "JpegHeader", "read_header", "IMAGE_SUFFIXES",
     "atomic_write_bytes", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "MAX_TOML_BYTES",
     "default_max_pixels", "default_max_file_bytes", "limits", "list_images", "png_bytes", "read_image",
+    "image_from_bytes", "read_regular_file",
     "sha256_bytes", "sha256_file", "write_png", "IJG_CHROMA", "IJG_LUMA", "QFEstimate", "ijg_qtable",
     "qf_from_qtables", "inspect_jpeg", "check_pixels", "check_qf", "check_shift",
 ]  # fmt: skip

@@ -82,8 +82,27 @@ def read_image(
     if color not in ("keep", "gray", "rgb"):
         raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
     p = Path(path)
-    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
     data = read_regular_file(p, kind="an image", max_bytes=max_file_bytes)
+    return image_from_bytes(data, name=p, color=color, max_pixels=max_pixels, min_size=min_size)
+
+
+def image_from_bytes(
+    data: bytes,
+    *,
+    name: str | Path = "<bytes>",
+    color: Literal["keep", "gray", "rgb"] = "keep",
+    max_pixels: int | None = None,
+    min_size: int = 1,
+) -> np.ndarray:
+    """Decode the bytes of an image file as :func:`read_image` decodes the file.
+
+    For callers that already hold the bytes, e.g. to hash exactly the bytes
+    they decode. ``name`` only appears in error messages.
+    """
+    if color not in ("keep", "gray", "rgb"):
+        raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
+    p = Path(name)
+    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
     if not data:
         raise ImageReadError(f"{p}: empty file")
     try:

@@ -16,9 +16,11 @@ Guarantees
 ----------
 * Same recipe, sources and seed give byte-identical files and manifest for
   any ``workers`` (every sample is a function of its spec only).
-* Each finished sample leaves a journal row (``DIR/.rows/``), written after
-  its files; the sample files and rows are written in place (a file a kill
-  cuts short has no valid row, so it is redone), the corpus-level files
+* Each finished sample leaves a journal row, written after its files: one
+  JSON line appended to its writer process's journal (``DIR/.rows/*.jsonl``).
+  Sample files and rows are written in place (a file a kill cuts short has no
+  valid row, so it is redone; a row a kill cuts short is not valid JSON and
+  is ignored), the corpus-level files
   (manifest, recipe, corpus.json) through a temporary name and a rename, the
   manifest last. A run killed at any point and started again reuses the
   samples whose files still hash to their journal row and ends with the same
@@ -44,8 +46,9 @@ from jpegbench.codec import (
     atomic_write_bytes,
     default_max_file_bytes,
     default_max_pixels,
+    image_from_bytes,
     png_bytes,
-    read_image,
+    read_regular_file,
     sha256_bytes,
     sha256_file,
 )
@@ -111,13 +114,16 @@ def _source_pixels(spec: SampleSpec, color: str, limits: dict[str, int]):
     key = (str(spec.source), color)
     if key in _SRC_CACHE:
         return _SRC_CACHE[key]
-    if sha256_file(spec.source) != spec.source_sha256:
+    # One read: the bytes checked against the recipe's hash are the bytes decoded.
+    data = read_regular_file(spec.source, kind="an image", max_bytes=limits["max_file_bytes"])
+    if sha256_bytes(data) != spec.source_sha256:
         raise CorpusError(f"{spec.source}: changed since the recipe was loaded (sha256 differs); run again")
-    return _remember(_SRC_CACHE, key, read_image(spec.source, color=color, **limits), size=2)
+    pixels = image_from_bytes(data, name=spec.source, color=color, max_pixels=limits["max_pixels"])
+    return _remember(_SRC_CACHE, key, pixels, size=2)
 
 
 def _write_sample_file(path: Path, data: bytes) -> None:
-    """Write one lq / hq / journal file in place (not through a temporary file, on purpose).
+    """Write one lq / hq file in place (not through a temporary file, on purpose).
 
     The sample's journal row, written *after* its files, is what marks it
     done: a file cut short by a kill has no row, so a resumed run
@@ -136,6 +142,56 @@ def _write_sample_file(path: Path, data: bytes) -> None:
     except OSError as exc:
         path.unlink(missing_ok=True)  # e.g. a full disk: no cut-short file is left behind
         raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+
+
+_JOURNALS: dict[str, Any] = {}  # corpus folder -> this process's journal, open for appending
+
+
+def _append_row(out: Path, journal: dict[str, Any]) -> None:
+    """Append one sample's journal row (one JSON line) to this process's journal file.
+
+    One unbuffered file per writer process (``.rows/<pid>-<random>.jsonl``),
+    opened once: each row is a single ``write`` that reaches the OS before the
+    next sample starts, so it survives a kill of the process, without a file
+    created and later deleted per sample.
+    """
+    f = _JOURNALS.get(str(out))
+    path = out / ".rows"
+    try:
+        if f is None:
+            path = path / f"{os.getpid()}-{os.urandom(4).hex()}.jsonl"
+            f = _JOURNALS[str(out)] = open(path, "ab", buffering=0)
+        else:
+            path = Path(f.name)
+        view = memoryview(json.dumps(journal, sort_keys=True).encode() + b"\n")
+        while view:
+            view = view[f.write(view) :]
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+
+
+def _close_journals() -> None:
+    for f in _JOURNALS.values():
+        f.close()
+    _JOURNALS.clear()
+
+
+def _read_journals(rows_dir: Path, fingerprint: str) -> dict[int, dict[str, Any]]:
+    """Rows of the journal files in ``rows_dir`` (lines cut short or of another corpus are skipped)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for p in sorted(rows_dir.glob("*.jsonl")):
+        try:
+            with open(p, "rb") as f:
+                for line in f:
+                    try:
+                        j = json.loads(line)
+                        if j["fingerprint"] == fingerprint:
+                            rows[int(j["row"]["index"])] = j["row"]
+                    except (ValueError, KeyError, TypeError):
+                        continue
+        except OSError:
+            continue
+    return rows
 
 
 def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -183,10 +239,9 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
         "height": p["height"],
         "recipe_sha256": cfg["recipe_sha256"],
     }
-    journal = {"fingerprint": cfg["fingerprint"], "row": row}
-    # Last, and in place too: a row cut short by a kill is not valid JSON, so a resume ignores
-    # it and redoes the sample; a complete row's files are complete (and verified by hash).
-    _write_sample_file(out / ".rows" / f"{spec.index:07d}.json", json.dumps(journal, sort_keys=True).encode())
+    # Last: a row cut short by a kill is not valid JSON, so a resume ignores it and redoes
+    # the sample; a complete row's files are complete (and verified by hash).
+    _append_row(out, {"fingerprint": cfg["fingerprint"], "row": row})
     return row
 
 
@@ -323,15 +378,8 @@ def _reusable_rows(out: Path, specs: list[SampleSpec], fingerprint: str) -> dict
                 previous[int(r["index"])] = r
         except Exception:  # a damaged manifest is simply rebuilt
             previous = {}
-    rows_dir = out / ".rows"
-    if rows_dir.is_dir():
-        for p in rows_dir.glob("*.json"):
-            try:
-                j = json.loads(p.read_text())
-                if j["fingerprint"] == fingerprint:
-                    previous[int(j["row"]["index"])] = j["row"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+    if (out / ".rows").is_dir():
+        previous.update(_read_journals(out / ".rows", fingerprint))
     done = {}
     for spec in specs:
         row = previous.get(spec.index)
@@ -348,18 +396,23 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
 
 
 def _chunks(todo: list[SampleSpec], workers: int) -> list[list[SampleSpec]]:
-    """Contiguous chunks of about ``len(todo) / (4 * workers)`` samples that never split a source image.
+    """Contiguous chunks that never split a source image, large first and shrinking at the end.
 
-    A worker then decodes each source and encodes each ground-truth PNG once.
+    Each chunk aims at ``remaining / (3 * workers)`` samples (guided
+    self-scheduling): few chunks while there is plenty left, and chunks of one
+    source at the end, so the workers finish close together instead of one
+    waiting for the other's last big chunk. A worker decodes each source and
+    encodes each ground-truth PNG once.
     """
-    target = max(1, math.ceil(len(todo) / (4 * workers)))
     chunks: list[list[SampleSpec]] = []
     current: list[SampleSpec] = []
+    remaining = len(todo)
     for i, spec in enumerate(todo):
         current.append(spec)
         last_of_source = i + 1 == len(todo) or todo[i + 1].source != spec.source
-        if last_of_source and len(current) >= target:
+        if last_of_source and len(current) >= max(1, math.ceil(remaining / (3 * workers))):
             chunks.append(current)
+            remaining -= len(current)
             current = []
     if current:
         chunks.append(current)
@@ -393,10 +446,11 @@ def _run(todo: list[SampleSpec], cfg: dict[str, Any], workers: int, bar) -> list
 
 def _mp_context() -> multiprocessing.context.BaseContext:
     # Never fork this process (callers may hold threads: torch, tqdm, BLAS). A fork server
-    # that has imported the worker code once makes each worker cheap to start.
+    # that has imported the worker code and the codec's Pillow plugins once (jpegbench.codec
+    # imports Pillow lazily) makes each worker cheap to start.
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["jpegbench.synth.corpus"])
+        ctx.set_forkserver_preload(["jpegbench.synth.corpus", "PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -503,6 +557,7 @@ def synthesize(
             with _progress(len(specs), len(done), f"synth {recipe.name}", progress) as bar:
                 rows = list(done.values()) + _run(todo, cfg, workers, bar)
         finally:
+            _close_journals()
             _SRC_CACHE.clear()
             _HQ_CACHE.clear()
         df = _frame(rows)

@@ -39,6 +39,7 @@ Parameters of a chain (:func:`chain_params`)
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence, Union
@@ -158,6 +159,12 @@ _OP_OF = {cls: op for op, cls in _OPS.items()}
 
 def stages_to_json(stages: Sequence[Stage]) -> str:
     """Canonical compact JSON of a chain: ``[{"op": "jpeg", "qf": 30}, ...]``."""
+    return _stages_json(tuple(stages))
+
+
+@functools.lru_cache(maxsize=4096)
+def _stages_json(stages: tuple[Stage, ...]) -> str:
+    # Stages are frozen dataclasses: a corpus repeats the same few chains, once per sample.
     return json.dumps([{"op": _OP_OF[type(s)], **asdict(s)} for s in stages], separators=(",", ":"))
 
 

@@ -171,3 +171,18 @@ def test_write_png_leaves_no_temporary_file(tmp_path, make_image):
     write_png(tmp_path / "a.png", make_image(8, 8))
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
     assert png_bytes(make_image(8, 8)) == (tmp_path / "a.png").read_bytes()  # deterministic
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_image_from_bytes_is_read_image_on_the_same_bytes(tmp_path, make_image, suffix):
+    from jpegbench.codec import image_from_bytes
+
+    x = make_image(40, 48, color="rgb")
+    p = tmp_path / f"a{suffix}"
+    p.write_bytes(png_bytes(x) if suffix == ".png" else encode(x, 70))
+    for color in ("keep", "gray", "rgb"):
+        np.testing.assert_array_equal(image_from_bytes(p.read_bytes(), color=color), read_image(p, color=color))
+    with pytest.raises(ImageReadError, match=r"^src\.png: not an image file"):
+        image_from_bytes(b"not an image", name="src.png")
+    with pytest.raises(ImageTooLargeError, match=r"^<bytes>: 48x40"):
+        image_from_bytes(p.read_bytes(), max_pixels=100)

@@ -142,11 +142,12 @@ def test_sigkill_then_resume_equals_uninterrupted(image_folder, write_recipe, tm
     with pytest.raises(CorpusError, match="did not finish"):
         read_manifest(out)
     journal = []
-    for p in (out / ".rows").glob("*.json"):
-        try:  # rows are written in place: the kill may have cut the last one short (it is redone)
-            journal.append(json.loads(p.read_text())["row"])
-        except ValueError:
-            pass
+    for p in (out / ".rows").glob("*.jsonl"):
+        for line in p.read_bytes().splitlines():
+            try:  # rows are appended in place: the kill may have cut the last one short (it is redone)
+                journal.append(json.loads(line)["row"])
+            except ValueError:
+                pass
     assert journal
     kept = {r["lq_path"]: os.stat(out / r["lq_path"]).st_mtime_ns for r in journal}
     df = synthesize(recipe, out, progress=False)  # the dead run's lock is stale
@@ -282,3 +283,60 @@ def test_a_failed_sample_write_leaves_no_cut_short_file(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="No space left"):
         corpus._write_sample_file(target, b"0123456789")
     assert not target.exists()
+
+
+def test_chunks_shrink_towards_the_end(image_folder, write_recipe):
+    # Guided scheduling: big chunks first, one source per chunk at the end, so two
+    # workers finish together (a big last chunk left one worker idle for its length).
+    from jpegbench.synth.corpus import _chunks
+
+    image_folder(16)
+    specs = load_recipe(write_recipe(RECIPE.format(color="gray"))).samples()  # 16 x 4
+    sizes = [len(c) for c in _chunks(specs, 2)]
+    assert sum(sizes) == len(specs)
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] >= 3 * 4 and sizes[-4:] == [4, 4, 4, 4]
+
+
+def _interrupt_after(monkeypatch, n):
+    """Make `synthesize` (workers=1) fail after writing ``n`` samples, like a run that died."""
+    import jpegbench.synth.corpus as corpus
+
+    real, count = corpus._make_sample, [0]
+
+    def make(spec, cfg):
+        if count[0] == n:
+            raise KeyboardInterrupt
+        count[0] += 1
+        return real(spec, cfg)
+
+    monkeypatch.setattr(corpus, "_make_sample", make)
+
+
+def test_a_journal_row_cut_short_is_redone_and_the_others_reused(tiny, tmp_path, monkeypatch):
+    ref = synthesize(tiny, tmp_path / "ref", progress=False)
+    out = tmp_path / "corpus"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 5)
+        with pytest.raises(KeyboardInterrupt):
+            synthesize(tiny, out, progress=False)
+    (journal,) = (out / ".rows").glob("*.jsonl")
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 5 and all(json.loads(x)["row"]["index"] == k for k, x in enumerate(lines))
+    journal.write_bytes(b"".join(lines[:4]) + lines[4][:-20])  # the last row cut short by a kill
+    stamps = {p: os.stat(out / p).st_mtime_ns for p in ref["lq_path"][:5]}
+    time.sleep(0.01)
+    df = synthesize(tiny, out, progress=False)
+    assert df.equals(ref)
+    assert (out / "manifest.parquet").read_bytes() == (tmp_path / "ref" / "manifest.parquet").read_bytes()
+    kept = [p for p in ref["lq_path"][:5] if os.stat(out / p).st_mtime_ns == stamps[p]]
+    assert kept == list(ref["lq_path"][:4])  # rows 0-3 reused, sample 4 redone
+    assert not (out / ".rows").exists()
+
+
+def test_a_source_changed_after_loading_the_recipe_is_refused(tiny, tmp_path):
+    recipe = load_recipe(tiny)
+    src = recipe.samples()[0].source
+    src.write_bytes(src.read_bytes() + b"\0")  # the file checked is the file decoded, in one read
+    with pytest.raises(CorpusError, match="changed since the recipe was loaded"):
+        synthesize(recipe, tmp_path / "c", progress=False)
