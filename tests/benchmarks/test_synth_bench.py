@@ -9,8 +9,8 @@ Methodology: the same source images in the same run (LIVE1 gray from
 each side, then ``PAIRS`` interleaved A/B pairs (A then B, back to back, a
 fresh output directory for every run) and the median of the per-pair ratios,
 so that load drifting on a shared VM hits both sides of a ratio alike; fixed
-seeds. Ratios are printed and stored in ``extra_info``; they are not
-asserted (the machine is shared, timings are noisy).
+seeds. Ratios are printed, stored in ``extra_info`` and asserted against the
+issue's goals (a benchmark run on a busy machine can fail them: run it idle).
 
 * ``test_synth_overhead``: :func:`synthesize` (workers=1) against a bare loop
   that does the same unavoidable work: decode each source once, run the JPEG
@@ -134,6 +134,7 @@ def test_synth_overhead(benchmark, sources, tmp_path):
         f"overhead {100 * overhead:+.1f} % (median of {PAIRS} interleaved pairs: "
         f"{', '.join(f'{100 * (r - 1):+.0f}' for r in ratios)} %; goal < 15 %)"
     )
+    assert overhead < 0.15, f"the generator's overhead over the bare loop is {100 * overhead:+.1f} % (goal < 15 %)"
 
 
 def _machine_speedup() -> float:
@@ -174,3 +175,4 @@ def test_synth_workers(benchmark, sources, tmp_path):
         f"goal >= 1.7x); pure-CPU speed-up of 2 processes on this machine now {machine:.2f}x, "
         f"efficiency {speedup / machine:.2f}"
     )
+    assert speedup >= 1.7, f"workers=2 gives {speedup:.2f}x over workers=1 (goal >= 1.7x)"
