@@ -95,10 +95,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from jpegbench._lock import DirLock
 from jpegbench.codec import jpeg_roundtrip, list_images, read_image, sha256_file
 from jpegbench.codec._validate import read_toml_bytes
 from jpegbench.codec.imageio import atomic_write, atomic_write_bytes, remove_stale_parts
-from jpegbench.errors import ConfigError, InputError, JpegbenchError, LockError
+from jpegbench.errors import ConfigError, InputError, JpegbenchError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, load_checkpoint, save_checkpoint
 
@@ -677,44 +678,6 @@ def _atomic_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-class _Lock:
-    """``out_dir/.lock`` holding our pid; a lock whose pid is gone is stale."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.path = out_dir / ".lock"
-
-    def __enter__(self) -> _Lock:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise LockError(f"{self.path.parent} is being written by another training run (pid {pid})") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return self
-        raise LockError(f"cannot lock {self.path.parent}")
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read_log(path: Path, upto_step: int) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -924,7 +887,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    with _Lock(out):
+    with DirLock(out):
         for name in _OUTPUTS:  # left by a killed run; no live run writes here while we hold the lock
             remove_stale_parts(out / name)
         return _run(cfg, out, resume=resume, device=target, progress=progress, stop=int(stop))

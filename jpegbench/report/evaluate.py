@@ -506,7 +506,7 @@ def _locked_output(out_path: Path | None) -> Iterator[None]:
     if out_path is None:
         yield
         return
-    from jpegbench.synth._lock import DirLock
+    from jpegbench._lock import DirLock
 
     ensure_dir(out_path.parent)
     with DirLock.for_file(out_path):

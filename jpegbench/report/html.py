@@ -298,7 +298,7 @@ def _shipped(rep: _Report) -> bool:
 
 
 def _conventions(rep: _Report) -> list[tuple[str, str]]:
-    df, meta = rep.results, rep.meta
+    df = rep.results
     enc = sorted({f"{a} {b}" for a, b in zip(df["encoder"], df["encoder_version"])})
     metric = sorted({str(m.get("metric_conventions", "")) for m in rep.metas})
     estimators = sorted({str(m.get("estimator", "?")) for m in rep.metas})
@@ -445,7 +445,6 @@ def _html(rep: _Report) -> str:
 
 
 def _markdown(rep: _Report) -> str:
-    meta = rep.meta
     md = ["# jpegbench report", "", "## Summary", ""]
     md += [f"- {x}" for x in _summary(rep)]
     if _shipped(rep):

@@ -53,7 +53,7 @@ from jpegbench.codec import (
     sha256_file,
 )
 from jpegbench.errors import CorpusError, InputError
-from jpegbench.synth._lock import DirLock
+from jpegbench._lock import DirLock
 from jpegbench.synth.degrade import JpegStage, apply_chain, stages_to_json
 from jpegbench.synth.recipe import Recipe, SampleSpec, load_recipe
 

@@ -132,7 +132,7 @@ def _restore_onto_inputs(c: Ctx) -> Setup:
 
 
 def _locked_synth(c: Ctx) -> Setup:
-    from jpegbench.synth._lock import DirLock
+    from jpegbench._lock import DirLock
 
     c.out.mkdir()
     setup = c.synth(c.recipe())
@@ -142,7 +142,7 @@ def _locked_synth(c: Ctx) -> Setup:
 
 
 def _locked_evaluate(c: Ctx) -> Setup:
-    from jpegbench.synth._lock import DirLock
+    from jpegbench._lock import DirLock
 
     results = c.fixture("results")
     setup = c.evaluate(c.fixture("corpus"), out=results)

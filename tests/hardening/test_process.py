@@ -12,7 +12,7 @@ import pytest
 from jpegbench.codec import read_image
 from jpegbench.errors import LockError
 from jpegbench.models import AUTO_TILE_PIXELS, restore_files
-from jpegbench.synth._lock import DirLock
+from jpegbench._lock import DirLock
 
 from .cases import SMALL_LIMIT
 from .conftest import part_files

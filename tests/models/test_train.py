@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -200,8 +201,8 @@ def test_a_huge_training_state_is_refused_before_reading(image_dir, tmp_path):
 def test_a_locked_output_folder_is_refused(image_dir, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / ".lock").write_text("1")  # pid 1 is always alive
-    with pytest.raises(LockError, match="another training run"):
+    (out / ".lock").write_text(f"1 {socket.gethostname()}\n")  # pid 1 is always alive
+    with pytest.raises(LockError, match="in use by another jpegbench run"):
         train(tiny_config(image_dir), out, progress=False, device="cpu")
 
 

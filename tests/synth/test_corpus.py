@@ -23,7 +23,7 @@ from jpegbench.synth import (
     stages_from_json,
     synthesize,
 )
-from jpegbench.synth._lock import DirLock
+from jpegbench._lock import DirLock
 
 RECIPE = """
 name = "tiny"

@@ -1,5 +1,8 @@
 """A pid lock file that keeps two runs from writing one output directory or file.
 
+Used by every writer of the package (``synth``'s corpus, ``evaluate``'s
+results file, ``train``'s run folder); it imports nothing but the errors.
+
 ``DIR/.lock`` (for a file ``DIR/NAME``: ``DIR/.NAME.lock``, see
 :meth:`DirLock.for_file`) is created with ``O_CREAT | O_EXCL`` and holds
 ``"<pid> <host>"``. A lock whose process is gone (same host, pid not running
