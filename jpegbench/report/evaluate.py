@@ -425,6 +425,9 @@ def _estimate(lq: np.ndarray, estimator: str, cache: _CurveCache | None = None,
     return est, time.perf_counter() - start
 
 
+_STALE_PART_S = 3600.0  # a curve-cache temporary file older than this is a killed run's
+
+
 class _CurveCache:
     """The fast backend's MSE curves of corpus images, on disk under ``CORPUS/.cache/curves``.
 
@@ -445,6 +448,28 @@ class _CurveCache:
         sig = "|".join(["fast", str(FAST_CURVES_REVISION), __version__,
                         *(_version(d) for d in ("pillow", "torch", "numpy"))])  # fmt: skip
         self.tag = hashlib.sha256(sig.encode()).hexdigest()[:12]
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Delete temporary entry files that killed runs left (``.NAME.XXXXXXXX.part``).
+
+        Several ``evaluate`` runs (other results files) may share the cache, so
+        no lock covers it; an entry is written in milliseconds, so a
+        temporary file older than :data:`_STALE_PART_S` is a killed run's.
+        """
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return
+        now = time.time()
+        for name in names:
+            if name.startswith(".") and name.endswith(".part"):
+                p = self.dir / name
+                try:
+                    if now - p.stat().st_mtime > _STALE_PART_S:
+                        p.unlink()
+                except OSError:
+                    continue
 
     def _path(self, sha: str) -> Path | None:
         if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):

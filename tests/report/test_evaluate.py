@@ -230,3 +230,21 @@ def test_curve_cache_is_invalidated_when_the_fast_backend_changes(tiny_corpus, t
     monkeypatch.setattr(curves, "FAST_CURVES_REVISION", curves.FAST_CURVES_REVISION + 1)
     with pytest.raises(AssertionError, match="recomputed"):
         evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "new.parquet", progress=False)
+
+
+def test_curve_cache_sweeps_what_killed_runs_left(tiny_corpus, tmp_path, jpeg_run):
+    # A run killed while writing a cache entry leaves its temporary file; an old one is
+    # swept by the next run, a fresh one (maybe a concurrent run's, live) is left alone.
+    import os
+    import time
+
+    curves = tiny_corpus / ".cache" / "curves"
+    old, fresh = curves / ".abc.npz.k1ll3d00.part", curves / ".def.npz.l1ve0000.part"
+    for p in (old, fresh):
+        p.write_bytes(b"half")
+    stamp = time.time() - 2 * 3600
+    os.utime(old, (stamp, stamp))
+    evaluate(tiny_corpus, methods=("jpeg",), out=tmp_path / "s.parquet", progress=False)
+    assert not old.exists() and fresh.exists()
+    assert len(list(curves.glob("*.npz"))) == len(read_manifest(tiny_corpus))
+    fresh.unlink()
