@@ -111,9 +111,11 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
 def _synth(args: argparse.Namespace) -> int:
     """Synthesise a JPEG corpus (lq/*.jpg, hq/*.png, manifest.parquet) from a recipe; resumable."""
     from jpegbench.synth import load_recipe, synthesize
+    from jpegbench.synth.corpus import start_workers_early
 
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
+    start_workers_early(args.workers)  # the fork server boots while the recipe's sources are hashed
     recipe = load_recipe(args.recipe, source=args.source, seed=args.seed)
     out = Path(args.out) if args.out else Path("corpora") / recipe.name
     df = synthesize(recipe, out, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite)

@@ -81,6 +81,12 @@ def test_manifest_and_files(tiny, tmp_path):
 
 
 def test_workers_do_not_change_the_corpus(image_folder, write_recipe, tmp_path):
+    from multiprocessing import forkserver
+
+    from jpegbench.synth.corpus import start_workers_early
+
+    start_workers_early(2)  # what `jpegbench synth --workers 2` does before loading the recipe
+    assert forkserver._forkserver._forkserver_pid is not None  # started (a real process) before any pool
     image_folder(4, color="rgb")
     recipe = load_recipe(write_recipe(RECIPE.format(color="rgb")))
     a = synthesize(recipe, tmp_path / "a", workers=1, progress=False)
