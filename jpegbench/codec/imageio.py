@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Callable, Literal
@@ -79,8 +80,7 @@ def read_image(
     -------
     ndarray, uint8, (H, W) or (H, W, 3)
     """
-    if color not in ("keep", "gray", "rgb"):
-        raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
+    _check_color(color)  # before reading the file
     p = Path(path)
     data = read_regular_file(p, kind="an image", max_bytes=max_file_bytes)
     return image_from_bytes(data, name=p, color=color, max_pixels=max_pixels, min_size=min_size)
@@ -99,8 +99,7 @@ def image_from_bytes(
     For callers that already hold the bytes, e.g. to hash exactly the bytes
     they decode. ``name`` only appears in error messages.
     """
-    if color not in ("keep", "gray", "rgb"):
-        raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
+    _check_color(color)
     p = Path(name)
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
     if not data:
@@ -124,6 +123,11 @@ def image_from_bytes(
     elif color == "rgb" and x.ndim == 2:
         x = np.repeat(x[:, :, None], 3, axis=2)
     return x
+
+
+def _check_color(color: object) -> None:
+    if color not in ("keep", "gray", "rgb"):
+        raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
 
 
 def _check_size(p: Path, w: int, h: int, limit: int, min_size: int) -> None:
@@ -279,6 +283,26 @@ def remove_stale_parts(path: str | Path) -> list[Path]:
                 continue
             removed.append(path.parent / name)
     return sorted(removed)
+
+
+def remove_stale_parts_in(folder: str | Path, *, recursive: bool = False, older_than_s: float | None = None) -> None:
+    """Delete every atomic writer's temporary file (``.NAME.XXXXXXXX.part``) in ``folder``.
+
+    ``recursive`` also searches its subfolders; ``older_than_s`` spares files
+    modified more recently (for folders no lock covers, where a live
+    writer's temporary file looks the same). Otherwise call it only while
+    holding the lock of the run that writes ``folder``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for p in folder.rglob(".*.part") if recursive else folder.glob(".*.part"):
+        try:
+            if older_than_s is None or now - p.stat().st_mtime > older_than_s:
+                p.unlink()
+        except OSError:
+            continue
 
 
 def png_bytes(pixels: np.ndarray, *, compress_level: int = 6) -> bytes:

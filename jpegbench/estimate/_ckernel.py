@@ -82,11 +82,12 @@ def c_sse(
     """
     g = np.ascontiguousarray(gray, dtype=np.uint8)
     qt = np.ascontiguousarray(qtables, dtype=np.int32)
+    all_crops = np.asarray(crops, dtype=np.int32).reshape(-1, 2)
     out = np.empty((len(crops), qt.shape[0]), dtype=np.float64)
     parts = np.array_split(np.arange(len(crops)), max(1, min(threads, len(crops))))
 
     def run(idx: np.ndarray) -> None:
-        cr = np.ascontiguousarray(np.asarray(crops, dtype=np.int32)[idx].reshape(-1, 2))
+        cr = np.ascontiguousarray(all_crops[idx])
         res = np.empty((idx.size, qt.shape[0]), dtype=np.float64)
         rc = lib.jb_sse_curves(
             g.ctypes.data, g.shape[0], g.shape[1], g.strides[0], cr.ctypes.data, idx.size,

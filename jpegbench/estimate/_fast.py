@@ -57,16 +57,20 @@ def resolve_device(device: object) -> torch.device:
     return dev
 
 
+def _qtables(qfs: Sequence[int] | np.ndarray) -> np.ndarray:
+    """IJG luminance tables of ``qfs``, ``(n_qf, 64)`` int64, natural order."""
+    return np.stack([ijg_qtable(int(v)).reshape(64) for v in qfs]).astype(np.int64)
+
+
 class _Tables:
     """Per-QF constants on the device (natural order)."""
 
     def __init__(self, qfs: np.ndarray, dev: torch.device):
-        q = np.stack([ijg_qtable(int(v)).reshape(64) for v in qfs]).astype(np.int64)  # (n_qf, 64)
-        self.q_np = q.astype(np.int32)
+        q = _qtables(qfs)
         self.q = torch.tensor(q, dtype=torch.float64, device=dev)
         self.inv_eight_q = torch.tensor(1.0 / (8.0 * q), dtype=torch.float64, device=dev)
         self.four_q = torch.tensor(4.0 * q, dtype=torch.float32, device=dev)  # |t| >= 4q survives quantization
-        key_q = np.stack([ijg_qtable(v).reshape(64) for v in _KEY_QFS]).astype(np.float64)
+        key_q = _qtables(_KEY_QFS).astype(np.float64)
         self.key_four_q = torch.tensor(4.0 * key_q, dtype=torch.float32, device=dev)
 
 
@@ -94,13 +98,14 @@ def fast_sse(
     bad_threads = isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
     if num_threads is not None and bad_threads:
         raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
-    tables = _Tables(qfs, dev)
     lib = _pick_kernel(kernel, dev)
     if lib is not None:
         # The kernel scales with cores (crops split over threads, GIL released); follow torch's
         # thread setting (OMP_NUM_THREADS, torch.set_num_threads) unless told otherwise.
         threads = num_threads if num_threads is not None else torch.get_num_threads()
-        return [c_sse(lib, g, tables.q_np, list(crops), threads=threads) for g in grays]
+        q = _qtables(qfs).astype(np.int32)
+        return [c_sse(lib, g, q, list(crops), threads=threads) for g in grays]
+    tables = _Tables(qfs, dev)
     n_crops = len(crops)
     sse = torch.zeros(len(grays) * n_crops, qfs.size, dtype=torch.float64, device=dev)
     previous = torch.get_num_threads()
@@ -124,10 +129,9 @@ def implementation(device: object = None, kernel: str = "auto") -> str:
 
 
 def _pick_kernel(kernel: str, dev: torch.device):
-    check_kernel(kernel)
     if dev.type == "cpu":
-        return load(kernel)
-    if kernel == "c":
+        return load(kernel)  # validates kernel
+    if check_kernel(kernel) == "c":
         raise InputError("the C kernel runs on CPU only")
     return None
 

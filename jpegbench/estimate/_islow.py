@@ -163,21 +163,6 @@ def _pass_matrix() -> torch.Tensor:
 _PASS_A = _pass_matrix().to(torch.float64)
 
 
-def idct_islow_matmul(coef: torch.Tensor) -> torch.Tensor:
-    """:func:`idct_islow` as two float64 matrix products and two exact descales (same numbers).
-
-    Parameters
-    ----------
-    coef : Tensor, shape (..., 8, 8)
-        Dequantized coefficients, natural order (any real dtype holding integers).
-
-    Returns
-    -------
-    Tensor, int32, shape (..., 8, 8)
-    """
-    return range_limit(idct_islow_unlimited(coef.to(torch.float64)).to(torch.int32) - 128)
-
-
 def idct_islow_unlimited(coef: torch.Tensor) -> torch.Tensor:
     """jidctint up to its range limit: the level-shifted samples (0..255 for real images), float64.
 

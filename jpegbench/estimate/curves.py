@@ -31,8 +31,9 @@ Backends
     DCT, its quantizer, and its integer inverse DCT with the decoder's
     range-limit table, emulated bit for bit (see :mod:`._fast`), so the curves
     are **identical** to the reference ones (exact integer sums; tested).
-    On CPU it runs a small C kernel built at install time (about 25x faster
-    than the reference on a 768 x 512 image, one thread; BENCHMARKS.md),
+    On CPU it runs a small C kernel built at install time (on a 768 x 512
+    image 23-28x faster than the reference with both cores of a 2-core
+    machine, 14-19x on one thread; BENCHMARKS.md),
     elsewhere (CUDA, or an install without a C compiler) the same arithmetic
     in torch, batched over images.
 """

@@ -332,21 +332,16 @@ def _to_tensor(batch: np.ndarray, device: torch.device) -> Tensor:
 
 
 def _run(
-    model: FBCNN, batch: np.ndarray, qf: float | Sequence[float] | None, device: torch.device, precision: str
+    model: FBCNN, batch: np.ndarray, qf: float | None, device: torch.device, precision: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forward a ``(N, C, H, W)`` uint8 (or float in [0, 1]) batch; ``qf``: one value, one per image, or None.
+    """Forward a ``(N, C, H, W)`` uint8 (or float in [0, 1]) batch; ``qf``: one value for all, or None.
 
     Returns float32 outputs clamped to [0, 1] and the predicted QFs ``(N,)``.
     """
     x = _to_tensor(batch, device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
-    if qf is None:
-        qf_t = None
-    elif isinstance(qf, (int, float)):
-        qf_t = torch.full((x.shape[0],), float(qf), device=device)
-    else:
-        qf_t = torch.tensor([float(v) for v in qf], device=device)
+    qf_t = None if qf is None else torch.full((x.shape[0],), float(qf), device=device)
     with torch.inference_mode(), _autocast(device, precision):
         out, qf_pred = model(x, qf=qf_t)
         return out.float().clamp_(0.0, 1.0).cpu().numpy(), qf_pred.float().cpu().numpy()

@@ -670,14 +670,6 @@ def _jpeg_psnr(cells: list) -> dict[str, float]:
 # -- files -----------------------------------------------------------------------
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def _read_log(path: Path, upto_step: int) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -692,7 +684,7 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     writer.writeheader()
     for r in rows:
         writer.writerow({k: r.get(k, "") for k in LOG_COLUMNS})
-    _atomic_text(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 def _plot(path: Path, rows: list[dict[str, Any]], title: str) -> None:
@@ -968,7 +960,7 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
                 "train_config": cfg.to_dict(),
             },
         }
-        _atomic_save(payload, last_path)
+        atomic_write(last_path, lambda f: torch.save(payload, f))
         saved_step[0] = step
 
     def flush_log() -> None:

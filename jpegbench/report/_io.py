@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jpegbench.codec.imageio import atomic_write, atomic_write_bytes
+from jpegbench.codec.imageio import atomic_write_bytes
 
-__all__ = ["atomic_write", "ensure_dir", "write_atomic"]
+__all__ = ["ensure_dir", "write_atomic"]
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:

@@ -61,10 +61,10 @@ import pandas as pd
 
 from jpegbench import __version__
 from jpegbench.codec import qf_from_qtables, read_header, read_image, sha256_file, to_gray
-from jpegbench.codec.imageio import remove_stale_parts
+from jpegbench.codec.imageio import atomic_write, remove_stale_parts, remove_stale_parts_in
 from jpegbench.errors import CorpusError, ImageReadError, InputError, JpegbenchError, ResultsError
 from jpegbench.metrics import METRIC_CONVENTIONS, psnr, psnrb, ssim
-from jpegbench.report._io import atomic_write, ensure_dir, write_atomic
+from jpegbench.report._io import ensure_dir, write_atomic
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -451,25 +451,9 @@ class _CurveCache:
         self._sweep()
 
     def _sweep(self) -> None:
-        """Delete temporary entry files that killed runs left (``.NAME.XXXXXXXX.part``).
-
-        Several ``evaluate`` runs (other results files) may share the cache, so
-        no lock covers it; an entry is written in milliseconds, so a
-        temporary file older than :data:`_STALE_PART_S` is a killed run's.
-        """
-        try:
-            names = os.listdir(self.dir)
-        except OSError:
-            return
-        now = time.time()
-        for name in names:
-            if name.startswith(".") and name.endswith(".part"):
-                p = self.dir / name
-                try:
-                    if now - p.stat().st_mtime > _STALE_PART_S:
-                        p.unlink()
-                except OSError:
-                    continue
+        # Several evaluate runs (other results files) may share the cache, so no lock covers it;
+        # an entry is written in milliseconds, so an old temporary file is a killed run's.
+        remove_stale_parts_in(self.dir, older_than_s=_STALE_PART_S)
 
     def _path(self, sha: str) -> Path | None:
         if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):

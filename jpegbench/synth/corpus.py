@@ -52,6 +52,7 @@ from jpegbench.codec import (
     sha256_bytes,
     sha256_file,
 )
+from jpegbench.codec.imageio import remove_stale_parts_in
 from jpegbench.errors import CorpusError, InputError
 from jpegbench._lock import DirLock
 from jpegbench.synth.degrade import JpegStage, apply_chain, stages_to_json
@@ -311,10 +312,10 @@ def _unique_sources(specs: Iterable[SampleSpec]) -> list[SampleSpec]:
 
 
 def _remove_parts(out: Path) -> None:
-    for d in (out, out / "lq", out / "hq", out / ".rows"):
-        if d.is_dir():
-            for p in (d.rglob("*.part") if d != out else d.glob("*.part")):
-                p.unlink(missing_ok=True)
+    """A killed run's temporary files: corpus-level files here, and sample files of older versions below."""
+    remove_stale_parts_in(out)
+    for d in ("lq", "hq", ".rows"):
+        remove_stale_parts_in(out / d, recursive=True)
 
 
 def _is_corpus(out: Path) -> bool:
@@ -577,7 +578,6 @@ def synthesize(
         df = _frame(rows)
         _write_manifest(out, df)
         shutil.rmtree(out / ".rows", ignore_errors=True)
-        _remove_parts(out)
     return df
 
 
