@@ -21,19 +21,19 @@ Conventions (used everywhere in the package)
   test set use; see :func:`jpegbench.codec.rgb_to_y`.
 * Randomness takes a seed or a :class:`numpy.random.Generator`.
 
-Heavy subpackages (torch models, reports) are imported lazily.
+Heavy subpackages (torch models, evaluation, reports) are imported lazily.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "errors", "codec", "metrics", "synth", "estimate", "models", "report"]
+__all__ = ["__version__", "errors", "codec", "metrics", "synth", "estimate", "models", "evaluate", "report", "pipeline"]
 
 import importlib
 
 
 def __getattr__(name: str):
-    if name in {"errors", "codec", "metrics", "synth", "estimate", "models", "report"}:
+    if name in {"errors", "codec", "metrics", "synth", "estimate", "models", "evaluate", "report", "pipeline"}:
         return importlib.import_module(f"jpegbench.{name}")
     raise AttributeError(f"module 'jpegbench' has no attribute {name!r}")

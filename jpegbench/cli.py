@@ -278,7 +278,7 @@ def _weights_overrides(items: list[str]) -> dict[str, str]:
 @command("evaluate")(_evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
     """Restore a corpus with each method and measure PSNR, SSIM, PSNR-B and QFs (results.parquet)."""
-    from jpegbench.report import evaluate
+    from jpegbench.evaluate import evaluate
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     out = Path(args.out) if args.out else Path(args.corpus) / "results.parquet"
@@ -322,7 +322,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 @command("demo")(_demo_args)
 def _demo(args: argparse.Namespace) -> int:
     """Run synth -> estimate -> restore -> evaluate -> report on built-in public-domain photos."""
-    from jpegbench.report import run_demo
+    from jpegbench.pipeline import run_demo
 
     path = run_demo(args.out, device=args.device, progress=not args.quiet)
     print(f"report: {path}")

@@ -40,13 +40,18 @@ Backends
 
 from __future__ import annotations
 
+import io
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 
 from jpegbench.codec import check_pixels, check_qf, check_shift, decode, encode, encoder_info, rgb_to_y
-from jpegbench.errors import InputError, ShapeError
+from jpegbench.errors import ImageReadError, InputError, ShapeError
 
 __all__ = [
     "MSECurves",
@@ -135,6 +140,83 @@ class MSECurves:
         if hits.size == 0:
             raise InputError(f"qf {qf} is not among the curves' qfs ({self.qfs.min()}..{self.qfs.max()})")
         return int(hits[0])
+
+    # -- serialisation: the one owner of the curves' file layout ---------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The curves as named numpy arrays (the layout of :meth:`save`; ``np.savez`` takes it as is).
+
+        Keys, in order: ``mse`` (float64, ``(8, 8, n_qf)``), ``qfs`` (int64),
+        ``backend`` (str), ``image_shape`` and ``crop_shape`` (int, ``(2,)``),
+        ``conventions`` (str, JSON).
+        """
+        return {
+            "mse": np.asarray(self.mse, dtype=np.float64),
+            "qfs": np.asarray(self.qfs, dtype=np.int64),
+            "backend": np.str_(self.backend),
+            "image_shape": np.asarray(self.image_shape),
+            "crop_shape": np.asarray(self.crop_shape),
+            "conventions": np.str_(json.dumps(self.conventions, default=str)),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, Any]) -> MSECurves:
+        """Rebuild curves from :meth:`to_arrays`'s layout (e.g. an open ``.npz``).
+
+        ``mse`` and ``qfs`` are required; ``backend`` (default ``"fast"``),
+        ``image_shape``, ``crop_shape`` (default ``(0, 0)``: unknown) and
+        ``conventions`` (default empty) may be missing.
+
+        Raises
+        ------
+        ShapeError
+            ``mse`` is not ``(8, 8, len(qfs))``.
+        """
+        mse = np.asarray(arrays["mse"], dtype=np.float64)
+        qfs = np.asarray(arrays["qfs"], dtype=np.int64)
+        if mse.ndim != 3 or mse.shape[:2] != (8, 8) or qfs.ndim != 1 or mse.shape[2] != qfs.size:
+            raise ShapeError(f"mse must have shape (8, 8, {qfs.size}), got {mse.shape}")
+
+        def get(key: str, default: Any) -> Any:
+            return arrays[key] if key in arrays else default
+
+        conventions = get("conventions", None)
+        return cls(
+            mse=mse,
+            qfs=qfs,
+            backend=str(get("backend", "fast")),
+            image_shape=tuple(int(v) for v in get("image_shape", (0, 0))),
+            crop_shape=tuple(int(v) for v in get("crop_shape", (0, 0))),
+            conventions={} if conventions is None else json.loads(str(conventions)),
+        )
+
+    def save(self, path: str | os.PathLike[str], **extra: Any) -> Path:
+        """Write the curves to an ``.npz`` file atomically (temporary file, then rename).
+
+        ``extra`` arrays (e.g. a cache's ``seconds``) are stored after the
+        curves' own keys; :meth:`load` ignores them.
+        """
+        from jpegbench.codec.imageio import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, **self.to_arrays(), **extra)
+        atomic_write_bytes(path, buf.getvalue())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> MSECurves:
+        """Read curves written by :meth:`save`.
+
+        Raises
+        ------
+        ImageReadError
+            The file is missing or not an ``.npz`` of curves.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls.from_arrays(z)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ImageReadError(f"{path}: not a file of MSE curves ({exc})") from None
 
 
 def _as_gray(pixels: object, luma: str, name: str = "pixels") -> np.ndarray:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jpegbench._io import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report._io import ensure_dir, write_atomic
 
 __all__ = [
     "qf_heatmap_figure",
@@ -194,13 +194,10 @@ def curves_from_arrays(mse: np.ndarray, qfs: Sequence[int], meta: Mapping[str, A
     """Rebuild an ``MSECurves`` (and the estimate read from it, if recorded) from the examples sidecar."""
     from jpegbench.estimate import MSECurves, QFEstimateResult
 
-    mse = np.asarray(mse, dtype=np.float64)
-    if mse.ndim != 3 or mse.shape[:2] != (8, 8) or mse.shape[2] != len(qfs):
-        raise InputError(f"mse must have shape (8, 8, {len(qfs)}), got {mse.shape}")
     meta = dict(meta or {})
-    geo = meta.get("curves", {})
-    curves = MSECurves(mse=mse, qfs=np.asarray(qfs, dtype=np.int64), backend=geo.get("backend", "fast"),
-                       image_shape=tuple(geo.get("image_shape", (0, 0))), crop_shape=tuple(geo.get("crop_shape", (0, 0))))
+    # The sidecar keeps the arrays under its own names and the geometry in its meta document.
+    geo = {k: v for k, v in meta.get("curves", {}).items() if k in ("backend", "image_shape", "crop_shape")}
+    curves = MSECurves.from_arrays({"mse": mse, "qfs": qfs, **geo})
     est = meta.get("estimate")
     result = None
     if est:
@@ -216,7 +213,7 @@ def flexibility_figure(flex: pd.DataFrame):
     Parameters
     ----------
     flex : DataFrame
-        As :func:`jpegbench.report.flexibility` returns.
+        As :func:`jpegbench.evaluate.flexibility` returns.
     """
     need = ("sample_id", "qf", "psnr", "qf_predicted", "dominant_qf", "qf1", "qf2")
     if not isinstance(flex, pd.DataFrame) or any(c not in flex.columns for c in need):

@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jpegbench._io import write_atomic
 from jpegbench.codec import sha256_file
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report._io import write_atomic
-from jpegbench.report.evaluate import flexibility_path, read_examples, read_results
+from jpegbench.evaluate.results import read_results
+from jpegbench.evaluate.sidecars import flexibility_path, read_examples
 from jpegbench.report.tables import (
     compact_table,
     estimator_accuracy,

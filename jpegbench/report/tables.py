@@ -1,7 +1,7 @@
 """Paper-style tables from an evaluation results table (pandas in, pandas out).
 
-Every function takes the DataFrame that :func:`jpegbench.report.evaluate`
-returns (or :func:`jpegbench.report.read_results` reads back) and returns a
+Every function takes the DataFrame that :func:`jpegbench.evaluate.evaluate`
+returns (or :func:`jpegbench.evaluate.read_results` reads back) and returns a
 DataFrame of means; :func:`write_tables` writes them as CSV (numbers),
 Markdown and LaTeX (formatted the way the paper prints its cells:
 ``PSNR|SSIM|PSNR-B``).
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jpegbench._io import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report._io import ensure_dir, write_atomic
-from jpegbench.report.paper import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
+from jpegbench.report.published import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
 
 __all__ = [
     "METHOD_ORDER",
@@ -98,7 +98,7 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
     Parameters
     ----------
     results : DataFrame
-        One row per (sample, method), as :func:`jpegbench.report.evaluate` returns.
+        One row per (sample, method), as :func:`jpegbench.evaluate.evaluate` returns.
     paper : bool, default True
         Add the paper's printed value (``"paper"``) and ours minus the
         paper's (``"delta"``) next to each of our means (``"ours"``), where

@@ -174,7 +174,7 @@ def train_config(tmp_path):
 def _corpus_and_results(tmp_path_factory):
     """One tiny corpus (2 images, QF 50) and its ``jpeg`` results, made once per session."""
     from jpegbench.codec import write_png
-    from jpegbench.report import evaluate
+    from jpegbench.evaluate import evaluate
     from jpegbench.synth import load_recipe, synthesize
 
     root = tmp_path_factory.mktemp("corpus")

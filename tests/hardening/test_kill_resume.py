@@ -6,7 +6,7 @@ once it has written a partial output, and the same command line is run again.
 
 What "the same" means is each command's resume contract:
 
-* ``evaluate`` (:mod:`jpegbench.report.evaluate`, "Resuming"): the results
+* ``evaluate`` (:mod:`jpegbench.evaluate.runner`, "Resuming"): the results
   table equals an uninterrupted run's except the runtime column
   (``seconds``); the run metadata and the example-crops sidecar are equal.
 * ``train`` (:mod:`jpegbench.models.train`, "Determinism"): on the CPU the
@@ -108,7 +108,7 @@ def kill_corpus(tmp_path_factory) -> Path:
 
 
 def test_evaluate_sigkill_then_rerun_equals_uninterrupted(kill_corpus, tiny_weights, tmp_path):
-    from jpegbench.report import evaluate, read_examples, read_results
+    from jpegbench.evaluate import evaluate, read_examples, read_results
 
     args = ["--methods", "jpeg,fbcnn", "--weights", f"fbcnn={tiny_weights}", "--device", "cpu", "--quiet"]
     ref_path = tmp_path / "ref" / "results.parquet"
@@ -234,7 +234,7 @@ STALE = "{}.k1ll3d_x.part"
 
 
 def test_evaluate_deletes_the_temporary_files_of_a_killed_run(corpus, results):
-    from jpegbench.report import evaluate, examples_path
+    from jpegbench.evaluate import evaluate, examples_path
 
     stale = [results.parent / STALE.format("." + p.name) for p in (results, examples_path(results))]
     other = results.parent / STALE.format(".other.parquet")  # not this results file's: kept

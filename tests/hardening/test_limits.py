@@ -118,7 +118,7 @@ def test_image_over_the_flag_is_refused(command, tmp_path, request, cli, monkeyp
 
 def test_report_notes_the_figure_it_cannot_draw(tmp_path, cli, corpus, results):
     """report decodes one corpus image only when the results lack the MSE curves: that figure is skipped."""
-    from jpegbench.report import examples_path
+    from jpegbench.evaluate import examples_path
 
     examples_path(results).unlink()
     r = cli("report", results, "--corpus", corpus, "--out", tmp_path / "report", "--max-pixels", 100)

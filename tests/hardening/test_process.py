@@ -39,7 +39,7 @@ def test_second_synth_process_on_a_locked_corpus_fails_clearly(tmp_path, good_fi
 
 def test_second_evaluate_process_on_a_locked_results_file_fails_clearly(tmp_path, corpus, results):
     """Two evaluate runs on one --out: the second gets one line and exit 2; the first one's files are untouched."""
-    from jpegbench.report import evaluate, examples_path
+    from jpegbench.evaluate import evaluate, examples_path
 
     before = {p: p.read_bytes() for p in (results, examples_path(results))}
     lock = DirLock.for_file(results)

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report import SECTIONS, build_report, read_results
-from jpegbench.report.evaluate import examples_path, flexibility_path, software_versions, write_results
+from jpegbench.evaluate import examples_path, flexibility_path, read_results, software_versions, write_results
+from jpegbench.report import SECTIONS, build_report
 
 FIGURES = ("qf-heatmap", "psnr-gain", "mse-curves", "flexibility", "crop-strip")
 

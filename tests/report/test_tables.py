@@ -20,7 +20,7 @@ from jpegbench.report import (
     to_markdown,
     write_tables,
 )
-from jpegbench.report.paper import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED
+from jpegbench.report.published import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED
 
 from .conftest import GAIN, SHARED
 

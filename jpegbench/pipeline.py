@@ -1,4 +1,4 @@
-"""The embedded demo: every stage of jpegbench on public-domain photos that ship with scikit-image.
+"""The end-to-end demo above the stages: synth -> estimate -> restore -> evaluate -> report, on public-domain photos that ship with scikit-image.
 
 :func:`run_demo` needs no data and no download:
 
@@ -16,6 +16,10 @@
 5. the report (HTML, Markdown, tables, figures).
 
 Re-running with the same folder resumes every stage.
+
+This module sits above every stage (layers: codec <- synth/estimate/metrics
+<- models <- evaluate <- report <- pipeline/cli); nothing in the package
+imports it but the CLI.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ DEMO_SIZE = 128
 DEMO_FLEX_QFS = tuple(range(5, 95, 5))
 DEMO_METHODS = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
 
+# The header names the module the demo lived in when its recipes were first written: the recipe text is
+# hashed into each corpus's fingerprint, so another header would make every existing demo folder (and the
+# committed reports/demo) a corpus "of another recipe".
 _HEADER = """# jpegbench demo recipe ({what}), written by jpegbench.report.run_demo.
 # Sources: {n} photographs from skimage.data (public domain / CC0), gray, reduced, {size}x{size} centre crops.
 """
@@ -98,7 +105,7 @@ def demo_sources(out_dir: str | os.PathLike[str], *, size: int = DEMO_SIZE) -> l
     from skimage import data as skdata
 
     from jpegbench.codec import png_bytes, rgb_to_y
-    from jpegbench.report._io import write_atomic
+    from jpegbench._io import write_atomic
 
     if isinstance(size, bool) or not isinstance(size, int) or not 64 <= size <= 300:
         raise InputError(f"size must be an integer in 64..300, got {size!r}")
@@ -151,9 +158,9 @@ def run_demo(
         checkout before training); nothing is computed then.
     """
     from jpegbench.models.weights import default_weights
-    from jpegbench.report._io import write_atomic
-    from jpegbench.report.evaluate import evaluate, flexibility, flexibility_path
-    from jpegbench.report.html import build_report
+    from jpegbench._io import write_atomic
+    from jpegbench.evaluate import evaluate, flexibility, flexibility_path
+    from jpegbench.report import build_report
     from jpegbench.synth import load_recipe, synthesize
 
     out = Path(out_dir)

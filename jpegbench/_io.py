@@ -1,4 +1,4 @@
-"""Report outputs: folders made on demand, files written atomically through :func:`jpegbench.codec.imageio.atomic_write`."""
+"""Output files of evaluate and report: folders made on demand, files written atomically through :func:`jpegbench.codec.imageio.atomic_write`."""
 
 from __future__ import annotations
 

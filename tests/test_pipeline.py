@@ -1,4 +1,4 @@
-"""The embedded demo: its sources, its refusal without shipped weights, and (slow) a whole run."""
+"""The end-to-end pipeline (the embedded demo): its sources, its refusal without shipped weights, and (slow) a whole run."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 from jpegbench.codec import read_image
 from jpegbench.errors import WeightsError
-from jpegbench.report import read_results, run_demo
-from jpegbench.report.demo import DEMO_IMAGES, DEMO_SIZE, demo_sources
+from jpegbench.evaluate import read_results
+from jpegbench.pipeline import DEMO_IMAGES, DEMO_SIZE, demo_sources, run_demo
 
 
 def test_demo_sources(tmp_path):
@@ -58,8 +58,9 @@ def test_demo_starts_an_evaluation_over_when_its_results_are_of_other_weights(tm
     import importlib
 
     from jpegbench.errors import ResultsError
+    from jpegbench.evaluate import flexibility_path
 
-    ev = importlib.import_module("jpegbench.report.evaluate")  # the module, not the function of that name
+    ev = importlib.import_module("jpegbench.evaluate.runner")
 
     calls = []
 
@@ -70,7 +71,7 @@ def test_demo_starts_an_evaluation_over_when_its_results_are_of_other_weights(tm
         raise RuntimeError("stop here")  # the restart happened; the rest of the demo is not under test
 
     monkeypatch.setattr(ev, "evaluate", fake_evaluate)
-    stale = ev.flexibility_path(tmp_path / "demo" / "results" / "double.parquet")
+    stale = flexibility_path(tmp_path / "demo" / "results" / "double.parquet")
     stale.parent.mkdir(parents=True)
     stale.write_text("old weights")
     with pytest.raises(RuntimeError, match="stop here"):

@@ -11,11 +11,10 @@ import pytest
 from jpegbench.codec import read_image
 from jpegbench.errors import CorpusError, InputError, ResultsError, WeightsError
 from jpegbench.metrics import METRIC_CONVENTIONS, psnr, psnrb, ssim
-from jpegbench.report import RESULT_COLUMNS, evaluate, read_examples, read_results
+from jpegbench.evaluate import RESULT_COLUMNS, evaluate, read_examples, read_results
 from jpegbench.synth import read_manifest
 
-# `jpegbench.report.evaluate` is the function; the module is reached through importlib.
-runner = importlib.import_module("jpegbench.report.evaluate")
+runner = importlib.import_module("jpegbench.evaluate.runner")
 RUNTIME = ["seconds"]
 
 

@@ -1,0 +1,122 @@
+"""The results table's schema and its Parquet file (rows plus the run's metadata document).
+
+The results file
+----------------
+A Parquet file whose schema metadata key ``jpegbench`` holds a JSON document
+(:data:`RESULTS_FORMAT`, the corpus path and manifest hash, the recipe text
+and its hash, software versions, the metric conventions, the estimator and
+the weights of every method). :func:`read_results` refuses files without it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jpegbench import __version__
+from jpegbench._io import ensure_dir
+from jpegbench.codec.imageio import atomic_write
+from jpegbench.errors import InputError, ResultsError
+
+__all__ = ["RESULTS_FORMAT", "RESULT_COLUMNS", "empty_results", "typed_results", "write_results", "read_results"]
+
+RESULTS_FORMAT = "jpegbench-results"
+_FORMAT_VERSION = 1
+_META_KEY = b"jpegbench"
+
+#: Columns of a results table, in order, with their dtypes.
+RESULT_COLUMNS: dict[str, str] = {
+    "sample_id": "str", "method": "str", "source": "str", "color": "str",
+    "qf1": "int64", "qf2": "int64", "shift_dy": "int64", "shift_dx": "int64", "aligned": "bool",
+    "regime": "str", "dominant_qf": "int64", "n_jpeg": "int64",
+    "encoder": "str", "encoder_version": "str", "width": "int64", "height": "int64",
+    "psnr": "float64", "ssim": "float64", "psnrb": "float64",
+    "qf_predicted": "float64", "qf_used": "float64", "qf_estimated": "float64",
+    "qf_estimate_verdict": "str", "qf_estimate_confidence": "float64", "qf_last_tables": "int64",
+    "seconds": "float64", "device": "str",
+    "weights": "str", "weights_sha256": "str", "weights_shipped": "bool",
+    "conventions": "str", "jpegbench_version": "str",
+}  # fmt: skip
+
+
+def empty_results() -> pd.DataFrame:
+    """A results table with no rows and the columns and dtypes of :data:`RESULT_COLUMNS`."""
+    return pd.DataFrame({c: pd.Series(dtype=object if t == "str" else t) for c, t in RESULT_COLUMNS.items()})
+
+
+def typed_results(df: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`RESULT_COLUMNS` of ``df``, in order, cast to their dtypes (missing strings become ``""``)."""
+    out = {}
+    for c, t in RESULT_COLUMNS.items():
+        col = df[c]
+        if t == "str":
+            out[c] = col.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)).astype(object)
+        else:
+            out[c] = col.astype(t)
+    return pd.DataFrame(out, index=df.index)
+
+
+def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
+    """Write a results table with its run metadata atomically (temporary file, ``os.replace``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        raise InputError(f"results lack column(s) {', '.join(missing)}")
+    table = pa.Table.from_pandas(typed_results(results).reset_index(drop=True), preserve_index=False)
+    doc = {"format": RESULTS_FORMAT, "format_version": _FORMAT_VERSION, **meta}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(doc).encode()})
+    ensure_dir(path.parent)
+    return atomic_write(path, lambda f: pq.write_table(table, f))
+
+
+def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a results file written by :func:`jpegbench.evaluate.evaluate`.
+
+    Returns
+    -------
+    DataFrame
+        The rows; ``df.attrs["jpegbench"]`` holds the run metadata (corpus,
+        recipe, versions, conventions, weights).
+
+    Raises
+    ------
+    ResultsError
+        Missing file, not Parquet, or a Parquet file that jpegbench did not write.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if not p.is_file():
+        raise ResultsError(f"{p}: no such results file")
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultsError(f"{p}: not a Parquet results file ({str(exc).splitlines()[0]})") from None
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    try:
+        meta = json.loads(raw) if raw else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != RESULTS_FORMAT:
+        raise ResultsError(f"{p}: not a jpegbench results file (no '{_META_KEY.decode()}' metadata); "
+                           "make one with `jpegbench evaluate`")
+    if int(meta.get("format_version", 0)) > _FORMAT_VERSION:
+        raise ResultsError(f"{p}: results format version {meta.get('format_version')} is newer than this "
+                           f"jpegbench ({__version__}) reads ({_FORMAT_VERSION})")
+    df = table.to_pandas()
+    missing = [c for c in RESULT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{p}: results file lacks column(s) {', '.join(missing)}")
+    df = typed_results(df)
+    df.attrs["jpegbench"] = meta
+    return df
