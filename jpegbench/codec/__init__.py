@@ -39,7 +39,7 @@ from jpegbench.codec.limits import (
     default_max_pixels,
     limits,
 )
-from jpegbench.codec.qtables import IJG_CHROMA, IJG_LUMA, QFEstimate, ijg_qtable, qf_from_qtables
+from jpegbench.codec.qtables import IJG_CHROMA, IJG_LUMA, QtableQF, ijg_qtable, qf_from_qtables
 
 __all__ = [
     "BACKENDS", "DCT_METHODS", "SUBSAMPLINGS", "EncoderInfo", "decode", "encode", "encoder_info",
@@ -48,6 +48,6 @@ __all__ = [
     "atomic_write_bytes", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "MAX_TOML_BYTES",
     "default_max_pixels", "default_max_file_bytes", "limits", "list_images", "png_bytes", "read_image",
     "image_from_bytes", "read_regular_file",
-    "sha256_bytes", "sha256_file", "write_png", "IJG_CHROMA", "IJG_LUMA", "QFEstimate", "ijg_qtable",
+    "sha256_bytes", "sha256_file", "write_png", "IJG_CHROMA", "IJG_LUMA", "QtableQF", "ijg_qtable",
     "qf_from_qtables", "inspect_jpeg", "check_pixels", "check_qf", "check_shift",
 ]  # fmt: skip

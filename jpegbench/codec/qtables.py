@@ -16,7 +16,7 @@ import numpy as np
 from jpegbench.codec._validate import check_qf
 from jpegbench.errors import InputError
 
-__all__ = ["IJG_LUMA", "IJG_CHROMA", "ijg_qtable", "QFEstimate", "qf_from_qtables"]
+__all__ = ["IJG_LUMA", "IJG_CHROMA", "ijg_qtable", "QtableQF", "qf_from_qtables"]
 
 IJG_LUMA = np.array(
     [
@@ -69,8 +69,8 @@ _ALL_CHROMA = np.stack([ijg_qtable(q, chroma=True) for q in range(1, 101)])
 
 
 @dataclass(frozen=True)
-class QFEstimate:
-    """QF read off quantization tables.
+class QtableQF:
+    """The QF read from a file's quantization tables (:func:`qf_from_qtables`), not from its pixels.
 
     Attributes
     ----------
@@ -95,7 +95,7 @@ class QFEstimate:
     confidence: float
 
 
-def qf_from_qtables(tables: Sequence[np.ndarray]) -> QFEstimate:
+def qf_from_qtables(tables: Sequence[np.ndarray]) -> QtableQF:
     """Estimate the IJG quality of a JPEG from its quantization tables.
 
     Parameters
@@ -118,8 +118,8 @@ def qf_from_qtables(tables: Sequence[np.ndarray]) -> QFEstimate:
         dist = 0.5 * (dist + np.abs(np.log2(_ALL_CHROMA) - np.log2(np.maximum(chroma, 1))).mean(axis=(1, 2)))
         exact &= np.all(_ALL_CHROMA == chroma, axis=(1, 2))
     if exact.any():
-        return QFEstimate(qf=int(np.argmax(exact)) + 1, kind="exact", ijg=True, distance=0.0, confidence=1.0)
+        return QtableQF(qf=int(np.argmax(exact)) + 1, kind="exact", ijg=True, distance=0.0, confidence=1.0)
     i = int(np.argmin(dist))
-    return QFEstimate(
+    return QtableQF(
         qf=i + 1, kind="approximate", ijg=False, distance=float(dist[i]), confidence=float(2.0 ** -dist[i])
     )

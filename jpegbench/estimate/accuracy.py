@@ -2,12 +2,13 @@
 
 A chain is ``y = JPEG(shift(JPEG(x, qf1), (dy, dx)), qf2)`` (``shift`` removes
 the first ``dy`` rows and ``dx`` columns), or ``y = JPEG(x, qf1)`` for a
-single compression, built with :func:`jpegbench.codec.jpeg_roundtrip` on gray
+single compression, built with :func:`jpegbench.synth.double_jpeg` on gray
 images (Pillow / libjpeg-turbo, IJG tables). The ground truth follows the
 corpus manifest rule: ``dominant_qf = min(qf1, qf2)`` for a double chain,
 ``qf1`` for a single one; ``last_qf`` is the QF of the last compression.
 
-Regimes (one table row each; the ``gap`` split separates near-equal pairs):
+Regimes (one table row each; :func:`jpegbench.synth.double_jpeg_class`, whose
+``gap`` split separates near-equal pairs):
 
 ``single``; ``aligned qf1<qf2`` (gap >= 10 / < 10); ``aligned qf1>qf2``;
 ``nonaligned qf1<qf2`` (gap >= 10 / < 10); ``nonaligned qf1>qf2``;
@@ -27,8 +28,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from jpegbench.codec import check_qf, check_shift, jpeg_roundtrip
+from jpegbench.codec import check_qf, check_shift
 from jpegbench.errors import InputError
+from jpegbench.synth.degrade import JpegStage, apply_chain, chain_kind, double_jpeg, double_jpeg_class
 
 __all__ = [
     "DEFAULT_QF_GRID",
@@ -52,6 +54,7 @@ REGIMES: tuple[str, ...] = (
     "nonaligned qf1>qf2",
     "nonaligned qf1=qf2",
 )
+_GAP = 10  # qf1<qf2 pairs closer than this get their own row
 # Regimes where the task asks for >= 95 % of dominant QFs within 2.
 TARGET_REGIMES: tuple[str, ...] = (
     "single", "aligned qf1<qf2", "aligned qf1>qf2", "nonaligned qf1<qf2", "nonaligned qf1>qf2",
@@ -88,20 +91,13 @@ class ChainSpec:
 
     @property
     def kind(self) -> str:
-        if not self.double:
-            return "single"
-        return "aligned-double" if self.shift == (0, 0) else "nonaligned-double"
+        """The true verdict (:func:`jpegbench.synth.chain_kind`)."""
+        return chain_kind(self.qf2, self.shift == (0, 0))
 
     @property
     def regime(self) -> str:
-        if not self.double:
-            return "single"
-        where = "aligned" if self.shift == (0, 0) else "nonaligned"
-        if self.qf1 == self.qf2:
-            return f"{where} qf1=qf2"
-        if self.qf1 > self.qf2:
-            return f"{where} qf1>qf2"
-        return f"{where} qf1<qf2" + (" (gap<10)" if self.qf2 - self.qf1 < 10 else "")
+        """The table row (:func:`jpegbench.synth.double_jpeg_class`, near-equal pairs split at a gap of 10)."""
+        return double_jpeg_class(self.qf1, self.qf2, self.shift == (0, 0), split_gap=_GAP)
 
 
 def grid_specs(
@@ -120,12 +116,10 @@ def grid_specs(
 
 
 def degrade(gray: np.ndarray, spec: ChainSpec, *, backend: str = "pillow", version: str | None = None) -> np.ndarray:
-    """Apply ``spec`` to a uint8 gray image with the codec layer."""
-    y = jpeg_roundtrip(gray, spec.qf1, backend=backend, version=version)
+    """Apply ``spec`` to a uint8 gray image with the synth layer's chain (:func:`jpegbench.synth.double_jpeg`)."""
     if spec.double:
-        dy, dx = spec.shift
-        y = jpeg_roundtrip(np.ascontiguousarray(y[dy:, dx:]), spec.qf2, backend=backend, version=version)
-    return y
+        return double_jpeg(gray, spec.qf1, spec.qf2, spec.shift, backend=backend, version=version).lq_pixels
+    return apply_chain(gray, [JpegStage(spec.qf1)], backend=backend, version=version).lq_pixels
 
 
 def evaluate(

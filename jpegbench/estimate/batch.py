@@ -127,19 +127,19 @@ def estimate_inputs(
 def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     """Per manifest class, the share (%) of dominant QFs within 2, of correct shifts and of correct verdicts.
 
-    Classes split the manifest's ``regime`` by alignment and QF order:
-    ``single``, ``aligned``, ``nonaligned qf1>qf2``, ``nonaligned qf1<qf2``,
-    ``nonaligned qf1=qf2``.
+    Classes split the manifest's ``regime`` by alignment and QF order
+    (:func:`jpegbench.synth.double_jpeg_class`, every aligned pair in one
+    class): ``single``, ``aligned``, ``nonaligned qf1>qf2``,
+    ``nonaligned qf1<qf2``, ``nonaligned qf1=qf2``. The true verdict is
+    :func:`jpegbench.synth.chain_kind`.
     """
+    from jpegbench.synth.degrade import chain_kind, double_jpeg_class
+
     t = table
-    single = t["true_qf2"] < 0
-    aligned = t["true_aligned"].astype(bool)
-    cls = np.select(
-        [single, aligned, t["true_qf1"] > t["true_qf2"], t["true_qf1"] < t["true_qf2"]],
-        ["single", "aligned", "nonaligned qf1>qf2", "nonaligned qf1<qf2"],
-        "nonaligned qf1=qf2",
-    )
-    verdict = np.where(single, "single", np.where(aligned, "aligned-double", "nonaligned-double"))
+    truth = list(zip(t["true_qf1"], t["true_qf2"], t["true_aligned"].astype(bool)))
+    verdict = np.array([chain_kind(q2, al) for _, q2, al in truth], dtype=object)
+    cls = np.array(["aligned" if kind == "aligned-double" else double_jpeg_class(q1, q2, al)
+                    for (q1, q2, al), kind in zip(truth, verdict)], dtype=object)  # fmt: skip
     d = pd.DataFrame({
         "class": cls,
         "dominant_within_2": (t["qf_dominant"] - t["true_dominant_qf"]).abs() <= 2,

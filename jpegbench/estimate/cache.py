@@ -72,7 +72,8 @@ class CurveCache:
         if path is None or not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # Our own handle: np.load leaks the one it opens when the file is not a zip archive.
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 curves = MSECurves.from_arrays(z)
                 seconds = float(z["seconds"])
         except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted

@@ -213,7 +213,8 @@ class MSECurves:
             The file is missing or not an ``.npz`` of curves.
         """
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # Our own handle: np.load leaks the one it opens when the file is not a zip archive.
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 return cls.from_arrays(z)
         except (OSError, ValueError, KeyError) as exc:
             raise ImageReadError(f"{path}: not a file of MSE curves ({exc})") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jpegbench.codec import QFEstimate
+from jpegbench.codec import QtableQF
 from jpegbench.estimate.curves import MSECurves
 
 __all__ = ["VERDICTS", "QFEstimateResult", "FileEstimate"]
@@ -76,7 +76,7 @@ class FileEstimate:
     path : str
     pixels : QFEstimateResult
         The estimate from the decoded pixels.
-    tables : QFEstimate
+    tables : QtableQF
         The QF read from the file's quantization tables
         (:func:`jpegbench.codec.qf_from_qtables`); exact for IJG tables.
     qf_last_agrees : bool
@@ -89,6 +89,6 @@ class FileEstimate:
 
     path: str
     pixels: QFEstimateResult
-    tables: QFEstimate
+    tables: QtableQF
     qf_last_agrees: bool
     qf_dominant: int

@@ -27,7 +27,7 @@ from jpegbench.models.inference import (
     tile_spans,
 )
 from jpegbench.models.files import AUTO_TILE_PIXELS, RestoreRun, restore_files
-from jpegbench.models.methods import ESTIMATORS, METHODS, Method, Restoration, get_method
+from jpegbench.models.methods import METHODS, Method, Restoration, get_method
 from jpegbench.models.weights import (
     CHECKPOINT_FORMAT,
     KNOWN_WEIGHTS,
@@ -48,7 +48,7 @@ __all__ = [
     "COLOR_POLICIES", "DEFAULT_OVERLAP", "PRECISIONS", "RestoreResult", "pick_device",
     "predict_qf", "receptive_field_margin", "restore", "restore_batch", "tile_spans",
     "AUTO_TILE_PIXELS", "RestoreRun", "restore_files",
-    "ESTIMATORS", "METHODS", "Method", "Restoration", "get_method",
+    "METHODS", "Method", "Restoration", "get_method",
     "CHECKPOINT_FORMAT", "KNOWN_WEIGHTS", "SHIPPED_WEIGHTS", "WEIGHTS_DIR_ENV", "Checkpoint",
     "default_weights", "find_weights", "load_checkpoint", "load_model", "qf_patch_from_meta", "resolve_weights",
     "save_checkpoint",

@@ -29,14 +29,14 @@ import torch
 
 from jpegbench.codec import check_pixels, to_gray
 from jpegbench.errors import InputError
+from jpegbench.estimate.api import ESTIMATORS
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import COLOR_POLICIES, check_tiling, pick_device, restore
 from jpegbench.models.weights import find_weights, load_model, resolve_weights
 
-__all__ = ["METHODS", "ESTIMATORS", "Method", "Restoration", "get_method"]
+__all__ = ["METHODS", "Method", "Restoration", "get_method"]
 
 METHODS: tuple[str, ...] = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
-ESTIMATORS: tuple[str, ...] = ("robust", "paper")
 _ROLE = {"fbcnn": "fbcnn", "fbcnn-d": "fbcnn", "fbcnn-a": "fbcnn-a"}
 
 #: Signature of :func:`jpegbench.estimate.estimate_qf`:
@@ -221,7 +221,7 @@ def get_method(
     if name not in METHODS:
         raise InputError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
     if estimator not in ESTIMATORS:
-        raise InputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        raise InputError(f"estimator must be one of {tuple(ESTIMATORS)}, got {estimator!r}")
     if color_policy not in COLOR_POLICIES:
         raise InputError(f"color_policy must be one of {COLOR_POLICIES}, got {color_policy!r}")
     if estimate_fn is not None and not callable(estimate_fn):

@@ -23,6 +23,7 @@ import pandas as pd
 from jpegbench._io import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
 from jpegbench.report.published import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
+from jpegbench.synth.degrade import chain_kind, qf_order
 
 __all__ = [
     "METHOD_ORDER",
@@ -69,14 +70,19 @@ def _n_jpeg(results: pd.DataFrame) -> pd.Series:
 def _double_nonaligned(results: pd.DataFrame) -> pd.DataFrame:
     """Two compressions whose grids differ by a shift (no resize): the Table 3 protocol."""
     n = _n_jpeg(results)
-    keep = (n == 2) & ~results["aligned"].astype(bool)
+    kind = np.array([chain_kind(q2, a) for q2, a in zip(results["qf2"], results["aligned"].astype(bool))], dtype=object)
+    keep = (n == 2) & (kind == "nonaligned-double")
     if "shift_dy" in results.columns:
         keep &= results["shift_dy"].astype(int) >= 0
     return results[keep]
 
 
+_PAPER_GROUP = {"qf1>qf2": "QF_1 > QF_2", "qf1=qf2": "QF_1 = QF_2", "qf1<qf2": "QF_1 < QF_2"}
+
+
 def _group(qf1: int, qf2: int) -> str:
-    return "QF_1 > QF_2" if qf1 > qf2 else "QF_1 = QF_2" if qf1 == qf2 else "QF_1 < QF_2"
+    """The paper's name for the QF order of a pair (:func:`jpegbench.synth.degrade.qf_order`)."""
+    return _PAPER_GROUP[qf_order(qf1, qf2)]
 
 
 def _pair_key(pair: tuple[int, int]) -> tuple:

@@ -15,6 +15,7 @@ import importlib
 
 from jpegbench.synth.corpus import CONVENTIONS, MANIFEST_COLUMNS, read_manifest, synthesize
 from jpegbench.synth.degrade import (
+    CHAIN_KINDS,
     ChainResult,
     CropStage,
     JpegStage,
@@ -22,8 +23,11 @@ from jpegbench.synth.degrade import (
     ShiftStage,
     Stage,
     apply_chain,
+    chain_kind,
     chain_params,
     double_jpeg,
+    double_jpeg_class,
+    qf_order,
     shift_image,
     stages_from_json,
     stages_to_json,
@@ -32,7 +36,8 @@ from jpegbench.synth.recipe import Recipe, SampleSpec, load_recipe
 
 __all__ = [
     "ChainResult", "CropStage", "JpegStage", "ResizeStage", "ShiftStage", "Stage", "apply_chain",
-    "chain_params", "double_jpeg", "shift_image", "stages_from_json", "stages_to_json",
+    "CHAIN_KINDS", "chain_kind", "chain_params", "double_jpeg", "double_jpeg_class", "qf_order", "shift_image",
+    "stages_from_json", "stages_to_json",
     "Recipe", "SampleSpec", "load_recipe", "synthesize", "read_manifest", "MANIFEST_COLUMNS", "CONVENTIONS",
     "JpegDegradation", "PatchDataset",
 ]  # fmt: skip

@@ -35,6 +35,13 @@ Parameters of a chain (:func:`chain_params`)
     ``"simple"`` (aligned, or ``QF1 > QF2``).
 ``dominant_qf``
     ``min(qfs)``: the strongest compression in the chain, aligned or not.
+
+Classes of a two-compression chain (:func:`chain_kind`, :func:`double_jpeg_class`)
+-----------------------------------------------------------------------------------
+The estimators' verdict and their accuracy tables label a chain by its
+*kind* (``"single"``, ``"aligned-double"``, ``"nonaligned-double"``: what a
+pixel estimator can tell apart) and, finer, by alignment and QF order
+(``"nonaligned qf1<qf2"``, ...). Both are defined here, once.
 """
 
 from __future__ import annotations
@@ -62,6 +69,10 @@ __all__ = [
     "resize_image",
     "apply_chain",
     "chain_params",
+    "CHAIN_KINDS",
+    "chain_kind",
+    "qf_order",
+    "double_jpeg_class",
     "double_jpeg",
     "stages_to_json",
     "stages_from_json",
@@ -319,6 +330,45 @@ def chain_params(stages: Sequence[Stage]) -> dict[str, Any]:
         "regime": regime,
         "dominant_qf": min(qfs),
     }
+
+
+#: The kinds of chain a pixel estimator can tell apart; the truth its verdict is scored against.
+CHAIN_KINDS: tuple[str, ...] = ("single", "aligned-double", "nonaligned-double")
+
+
+def chain_kind(qf2: int, aligned: bool) -> str:
+    """``"single"`` (``qf2 < 0``: one compression), ``"aligned-double"`` or ``"nonaligned-double"``."""
+    if int(qf2) < 0:
+        return "single"
+    return "aligned-double" if aligned else "nonaligned-double"
+
+
+def qf_order(qf1: int, qf2: int) -> str:
+    """``"qf1<qf2"``, ``"qf1>qf2"`` or ``"qf1=qf2"``: the order of a double chain's two QFs."""
+    qf1, qf2 = int(qf1), int(qf2)
+    return "qf1=qf2" if qf1 == qf2 else "qf1>qf2" if qf1 > qf2 else "qf1<qf2"
+
+
+def double_jpeg_class(qf1: int, qf2: int, aligned: bool, *, split_gap: int | None = None) -> str:
+    """A chain's class by alignment and QF order: ``"single"``, ``"aligned qf1>qf2"``, ``"nonaligned qf1<qf2"``, ...
+
+    Parameters
+    ----------
+    qf1, qf2 : int
+        First and last QF; ``qf2 < 0`` for a single compression.
+    aligned : bool
+        Whether both grids coincide (shift ``(0, 0)``).
+    split_gap : int, optional
+        Label ``qf1<qf2`` pairs closer than this ``"... qf1<qf2 (gap<N)"``:
+        near-equal QFs are the hard case of the estimators.
+    """
+    if int(qf2) < 0:
+        return "single"
+    order = qf_order(qf1, qf2)
+    label = f"{'aligned' if aligned else 'nonaligned'} {order}"
+    if split_gap is not None and order == "qf1<qf2" and int(qf2) - int(qf1) < split_gap:
+        label += f" (gap<{split_gap})"
+    return label
 
 
 def apply_chain(

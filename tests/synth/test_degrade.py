@@ -139,6 +139,31 @@ def test_double_regime_and_dominant_qf(qf1, qf2, shift):
     assert (p["qf1"], p["qf2"], p["qf_last"], p["n_jpeg"], p["is_double"]) == (qf1, qf2, qf2, 2, True)
 
 
+@given(qf1=qfs, qf2=qfs, shift=shifts)
+def test_double_jpeg_class_and_kind_agree_with_chain_params(qf1, qf2, shift):
+    from jpegbench.synth import chain_kind, double_jpeg_class
+
+    stages = [JpegStage(qf1)] + ([ShiftStage(*shift)] if shift != (0, 0) else []) + [JpegStage(qf2)]
+    p = chain_params(stages)
+    kind = chain_kind(p["qf2"], p["aligned"])
+    cls = double_jpeg_class(p["qf1"], p["qf2"], p["aligned"])
+    assert kind == ("aligned-double" if shift == (0, 0) else "nonaligned-double")
+    assert cls.startswith("aligned " if shift == (0, 0) else "nonaligned ")
+    # The manifest's "complex" regime is exactly the non-aligned classes with qf1 <= qf2.
+    assert (p["regime"] == "complex") == (cls in ("nonaligned qf1<qf2", "nonaligned qf1=qf2"))
+
+
+def test_double_jpeg_class_labels():
+    from jpegbench.synth import chain_kind, double_jpeg_class
+
+    assert chain_kind(-1, True) == "single" and double_jpeg_class(30, -1, True) == "single"
+    assert double_jpeg_class(30, 10, True) == "aligned qf1>qf2"
+    assert double_jpeg_class(90, 95, False) == "nonaligned qf1<qf2"
+    assert double_jpeg_class(90, 95, False, split_gap=10) == "nonaligned qf1<qf2 (gap<10)"
+    assert double_jpeg_class(80, 95, False, split_gap=10) == "nonaligned qf1<qf2"
+    assert double_jpeg_class(50, 50, False, split_gap=10) == "nonaligned qf1=qf2"
+
+
 def test_crop_offsets_count_as_grid_shifts():
     # A crop starting at (8, 16) keeps the grid; one at (4, 4) is the Table 3 shift.
     assert chain_params([JpegStage(30), CropStage(8, 16), JpegStage(50)])["aligned"] is True
