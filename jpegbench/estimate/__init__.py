@@ -5,7 +5,9 @@ strongest compression an image went through by recompressing it at every QF
 after each of the 64 8x8 grid shifts. This package computes those curves
 (:func:`mse_curves`, a pixel-domain reference backend and a fast torch one
 that reproduces it) and reads them with the paper's rule (``"paper"``) or
-with a content-normalised rule (``"robust"``).
+with a content-normalised rule (``"robust"``). Curves go to and from files
+with :meth:`MSECurves.save` / :meth:`MSECurves.load`, and
+:class:`CurveCache` keeps them on disk keyed by the JPEG file's hash.
 
 Shift convention: ``result.shift == (dy, dx)`` is the grid shift of the first
 compression as the corpus manifest writes it (rows/columns removed after
@@ -20,6 +22,7 @@ Typical use::
 """
 
 from jpegbench.estimate.api import ESTIMATORS, estimate_file, estimate_from_curves, estimate_qf, estimate_qf_batch
+from jpegbench.estimate.cache import CurveCache
 from jpegbench.estimate.curves import (
     MIN_SIZE,
     MSECurves,
@@ -34,7 +37,7 @@ from jpegbench.estimate.result import VERDICTS, FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import robust_estimate
 
 __all__ = [
-    "ESTIMATORS", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult", "VERDICTS", "crop_for_shift",
+    "CurveCache", "ESTIMATORS", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult", "VERDICTS", "crop_for_shift",
     "crop_geometry", "estimate_file", "estimate_from_curves", "estimate_qf", "estimate_qf_batch", "mse_curves",
     "mse_curves_batch", "paper_estimate", "robust_estimate", "shift_for_crop",
 ]  # fmt: skip

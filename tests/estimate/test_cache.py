@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from jpegbench.errors import ImageReadError, ShapeError
-from jpegbench.estimate import MSECurves, mse_curves
-from jpegbench.estimate.cache import CurveCache
+from jpegbench.estimate import CurveCache, MSECurves, mse_curves
 
 SHA = "ab" * 32
 
