@@ -213,8 +213,19 @@ def _skip_summary(skipped: list[tuple[str, str]], *, skip_bad: bool = False) -> 
 
 
 # ---------------------------------------------------------------- the group
+class _Command(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # click's parser leaves some without the context that names the command
+            exc.ctx = exc.ctx or ctx
+            raise
+
+
 class _Stages(click.Group):
     """The ``jpegbench`` group; its :meth:`main` is the one place where errors become an exit status."""
+
+    command_class = _Command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # in the order of the stages, not alphabetical
