@@ -41,6 +41,8 @@ import click
 from jpegbench import __version__
 from jpegbench.errors import JpegbenchError
 
+__all__ = ["cli", "main", "EXIT_OK", "EXIT_SKIPPED", "EXIT_ERROR", "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
+
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # Owned by jpegbench.models.methods (METHODS, ESTIMATORS) and jpegbench.estimate.curves (CurveBackend);
