@@ -169,7 +169,8 @@ class DJViT(nn.Module):
     ) -> None:
         super().__init__()
         self.window_size = window_size
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        # Plain floats (not torch.linspace) so the model also builds on the meta device.
+        rates = [drop_path_rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
         shift_allowed = dct_size > window_size
         self.blocks = nn.ModuleList(
             ParallelBlock(channel, head_dim, window_size, rates[i], shifted=shift_allowed and i % 2 == 1)

@@ -59,6 +59,11 @@ def detect_architecture(state_dict: dict[str, Tensor]) -> str:
     return "unknown"
 
 
+def _article(name: str) -> str:
+    # Spoken letter names: "an FBCNN", "an IJCN", "a QCN".
+    return f"{'an' if name[0] in 'AEFHILMNORSX' else 'a'} {name}"
+
+
 def _count(state_dict: dict[str, Tensor], pattern: str) -> int:
     return len({m.group(1) for k in state_dict if (m := re.fullmatch(pattern, k))})
 
@@ -100,10 +105,10 @@ def infer_guided_config(state_dict: dict[str, Tensor], architecture: str | None 
         raise InputError(f"architecture must be one of {tuple(GUIDED_ARCHITECTURES)}, got {architecture!r}")
     arch = architecture or found
     if found != arch or arch not in GUIDED_ARCHITECTURES:
-        what = "an FBCNN" if found == "fbcnn" else (f"a {found.upper()}" if found in GUIDED_ARCHITECTURES else "no known")
-        want = arch.upper() if arch in GUIDED_ARCHITECTURES else "QCN, QGCN or IJCN"
+        what = _article(found.upper()) if found != "unknown" else "no known"
+        want = _article(arch.upper()) if arch in GUIDED_ARCHITECTURES else "a QCN, QGCN or IJCN"
         keys = ", ".join(list(state_dict)[:3])
-        raise WeightsError(f"expected a {want} state dict, found {what} layout ({len(state_dict)} tensors, first keys: {keys})")
+        raise WeightsError(f"expected {want} state dict, found {what} layout ({len(state_dict)} tensors, first keys: {keys})")
     if arch == "ijcn":
         head, down = _need(state_dict, arch, "m_head.weight", "m_down1.5.weight")
         c0, c2 = int(head.shape[0]), int(down.shape[0])
