@@ -151,7 +151,9 @@ def _read_dct(data: bytes, hdr: JpegHeader, name: str) -> JpegCoefficients:
     finally:
         Path(tmp).unlink(missing_ok=True)
     if len(planes) != len(hdr.components) or any(p is None for p in planes):
-        raise ImageReadError(f"{name}: jpeglib read {len(planes)} components, the header declares {len(hdr.components)}")
+        raise ImageReadError(
+            f"{name}: jpeglib read {len(planes)} components, the header declares {len(hdr.components)}"
+        )
     return JpegCoefficients(
         height=hdr.height,
         width=hdr.width,

@@ -108,12 +108,15 @@ def infer_guided_config(state_dict: dict[str, Tensor], architecture: str | None 
         what = _article(found.upper()) if found != "unknown" else "no known"
         want = _article(arch.upper()) if arch in GUIDED_ARCHITECTURES else "a QCN, QGCN or IJCN"
         keys = ", ".join(list(state_dict)[:3])
-        raise WeightsError(f"expected {want} state dict, found {what} layout ({len(state_dict)} tensors, first keys: {keys})")
+        raise WeightsError(
+            f"expected {want} state dict, found {what} layout ({len(state_dict)} tensors, first keys: {keys})"
+        )
     if arch == "ijcn":
         head, down = _need(state_dict, arch, "m_head.weight", "m_down1.5.weight")
         c0, c2 = int(head.shape[0]), int(down.shape[0])
         act = "P" if "m_down1.0.res.1.weight" in state_dict else "R"
-        return arch, {"in_nc": int(head.shape[1]), "out_nc": 3, "nc": [c0, 2 * c0, c2, 2 * c2], "nb": 4, "act_mode": act}
+        nc = [c0, 2 * c0, c2, 2 * c2]
+        return arch, {"in_nc": int(head.shape[1]), "out_nc": 3, "nc": nc, "nb": 4, "act_mode": act}
     head, tail = _need(state_dict, arch, "conv_input.weight", "conv_output.weight")
     config: dict[str, Any] = {"in_channel": int(head.shape[1]), "out_channel": int(tail.shape[0])}
     if arch == "qgcn":
@@ -130,7 +133,11 @@ def _check_fit(model: nn.Module, sd: dict[str, Tensor], name: str, arch: str) ->
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
-    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if k in sd and sd[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and sd[k].shape != v.shape
+    ]
     if missing or unexpected or wrong:
         parts = [f"{len(items)} {label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
                  for label, items in (("missing", missing), ("unexpected", unexpected),

@@ -3,8 +3,8 @@
 The layout reference (tests/models/data/authors_state_dicts.json) was written
 by instantiating the authors' ``nets.qmar.Net`` / ``nets.qmarg.Net``
 (VDIGPKU/QGCN) and reading ``state_dict()``; equality of outputs with their
-code (random weights) was checked outside this repository, see the models
-docs. Everything else here is derived by hand.
+code (random weights) was checked outside this repository (the numbers are
+in jpegbench/models/qcn.py's docstring). Everything else here is derived by hand.
 """
 
 from __future__ import annotations
