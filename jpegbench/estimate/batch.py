@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from jpegbench.codec import atomic_write_bytes, list_images, qf_from_qtables, read_header, read_image
+from jpegbench._fs import atomic_write_bytes
+from jpegbench.codec import list_images, qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.api import ESTIMATORS, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE

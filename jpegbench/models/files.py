@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from jpegbench.codec import atomic_write_bytes, list_images, png_bytes, read_image
+from jpegbench._fs import atomic_write_bytes
+from jpegbench.codec import list_images, png_bytes, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.models.methods import get_method
 

@@ -1,11 +1,11 @@
-"""Report outputs: folders made on demand, files written atomically through :func:`jpegbench.codec.imageio.atomic_write`."""
+"""Report outputs: folders made on demand, files written atomically through :func:`jpegbench._fs.atomic_write`."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from jpegbench.codec.imageio import atomic_write_bytes
+from jpegbench._fs import atomic_write_bytes
 
 __all__ = ["ensure_dir", "write_atomic"]
 

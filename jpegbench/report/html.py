@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jpegbench.codec import sha256_file
+from jpegbench._fs import sha256_file
 from jpegbench.errors import InputError, ResultsError
 from jpegbench.report._io import write_atomic
 from jpegbench.report.evaluate import flexibility_path, read_examples, read_results

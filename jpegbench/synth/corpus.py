@@ -42,19 +42,10 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from jpegbench.codec import (
-    atomic_write_bytes,
-    default_max_file_bytes,
-    default_max_pixels,
-    image_from_bytes,
-    png_bytes,
-    read_regular_file,
-    sha256_bytes,
-    sha256_file,
-)
-from jpegbench.codec.imageio import remove_stale_parts_in
-from jpegbench.errors import CorpusError, InputError
+from jpegbench._fs import atomic_write_bytes, remove_stale_parts_in, sha256_bytes, sha256_file
 from jpegbench._lock import DirLock
+from jpegbench.codec import default_max_file_bytes, default_max_pixels, image_from_bytes, png_bytes, read_regular_file
+from jpegbench.errors import CorpusError, InputError
 from jpegbench.synth.degrade import JpegStage, apply_chain, stages_to_json
 from jpegbench.synth.recipe import Recipe, SampleSpec, load_recipe
 

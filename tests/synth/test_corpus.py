@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from jpegbench.codec import decode, read_image, sha256_file
+from jpegbench._fs import sha256_file
+from jpegbench.codec import decode, read_image
 from jpegbench.errors import CorpusError, LockError
 from jpegbench.synth import (
     MANIFEST_COLUMNS,
@@ -239,7 +240,7 @@ def test_invalid_recipe_fails_before_any_work(image_folder, write_recipe, tmp_pa
 
     image_folder(2)
     bad = write_recipe(RECIPE.format(color="gray").replace("qf = 30", "qf = 101"))
-    with pytest.raises(ConfigError, match=r"'stages\[2\].qf': 101 is outside 1..100"):
+    with pytest.raises(ConfigError, match=r"'stages\[2\].qf': expected an integer in 1\.\.100, got 101"):
         synthesize(bad, tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
 
