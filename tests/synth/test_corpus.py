@@ -250,8 +250,14 @@ def test_invalid_recipe_fails_before_any_work(image_folder, write_recipe, tmp_pa
     assert not (tmp_path / "never").exists()
 
 
-def test_progress_bar_is_optional(tiny, tmp_path, capsys):
+def test_progress_bar_is_optional(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("JPEGBENCH_PROGRESS", raising=False)
     synthesize(tiny, tmp_path / "a", progress=True)  # stderr is not a terminal here: no bar
+    assert "synth tiny" not in capsys.readouterr().err
+    monkeypatch.setenv("JPEGBENCH_PROGRESS", "1")  # asked for: a bar in redirected output too
+    synthesize(tiny, tmp_path / "b", progress=True)
+    assert "synth tiny" in capsys.readouterr().err
+    synthesize(tiny, tmp_path / "c", progress=False)  # --quiet wins
     assert "synth tiny" not in capsys.readouterr().err
 
 
