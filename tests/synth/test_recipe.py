@@ -146,6 +146,15 @@ def _mutate(old: str, new: str) -> str:
                                                                             "expected 'choice'"),
         ('shift = [3, 5]', 'shift = "diagonal"', "recipe key 'stages[1].shift': expected one of 'grid', "),
         ('qf = 30', 'qf = 30\n[encoder]\nbackend = "opencv"', "recipe key 'encoder.backend'"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "crop"\nsize = [8, 8]\noffset = [0, 0]\nposition = "center"',
+         "recipe key 'stages[1].offset': expected only one of 'offset' or 'position', got 'offset' and 'position'"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "resize"\nmethod = "area"',
+         "recipe key 'stages[1].size': expected one of 'size' or 'scale', got neither"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "resize"\nscale = {min = 1, max = 2}',
+         "recipe key 'stages[1].scale': expected a number > 0, a list of them, or a table {random = ...} (a range "
+         "table needs integers), got table"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "resize"\nscale = inf',
+         "recipe key 'stages[1].scale': expected a number > 0, got inf"),  # was accepted, then failed in resize
         ('qf = 30', 'qf = 30\n[output]\nlayout = "tree"', "recipe key 'output.layout': expected one of "
                                                                 "'flat', 'by-chain', got 'tree'"),
     ],
