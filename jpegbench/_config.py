@@ -29,6 +29,7 @@ that need more than one value use :func:`config_error` for the same wording.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import stat
 import sys
@@ -219,8 +220,9 @@ class Int(Spec):
         return f"an integer{_bounds(self.lo, self.hi)}{step}"
 
     def check(self, value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # numpy integers too (configs built in code)
             raise self.fail(value, path)
+        value = int(value)
         ok = _within(value, self.lo, self.hi) and (self.choices is None or value in self.choices)
         if not ok or (self.multiple_of and value % self.multiple_of):
             raise self.fail(value, path, typed=True)
@@ -241,7 +243,7 @@ class Num(Spec):
         return f"a number{_bounds(self.lo, self.hi, self.lo_open, self.hi_open)}"
 
     def check(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise self.fail(value, path)
         if not math.isfinite(value) or not _within(value, self.lo, self.hi, self.lo_open, self.hi_open):
             raise self.fail(value, path, typed=True)

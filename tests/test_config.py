@@ -131,3 +131,12 @@ def test_load_toml_reads_parses_and_refuses_in_one_wording(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ConfigError, match=rf"^config {fifo}: not a regular file"):
         load_toml(fifo, what="config")  # refused before open(), which would block
+
+
+def test_numpy_numbers_count_as_numbers_for_configs_built_in_code():
+    import numpy as np
+
+    out = validate({"n": np.int64(3), "x": np.float32(0.5)}, Table({"n": Int(1, 5), "x": Num(0, 1)}), label="k")
+    assert out == {"n": 3, "x": 0.5} and type(out["n"]) is int and type(out["x"]) is float
+    with pytest.raises(ConfigError, match=r"^k 'n': expected an integer in 1\.\.5, got 7$"):
+        validate({"n": np.int64(7)}, Table({"n": Int(1, 5)}), label="k")
