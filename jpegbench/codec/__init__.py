@@ -1,4 +1,4 @@
-"""Codec layer: JPEG encode/decode backends, quantization tables, block DCT, colour, image reading.
+"""Codec layer: JPEG encode/decode backends, quantization tables, DCT coefficients, block DCT, colour, image reading.
 
 Everything above this layer (synth, estimate, metrics, models) touches JPEG
 only through these functions, so the encoder used is always recorded.
@@ -15,6 +15,7 @@ from jpegbench.codec.backends import (
     encoder_info,
     jpeg_roundtrip,
 )
+from jpegbench.codec.coefficients import JpegCoefficients, read_coefficients
 from jpegbench.codec.color import Y_DEFINITIONS, rgb_to_y, rgb_to_ycbcr, to_gray, ycbcr_to_rgb
 from jpegbench.codec.dct import block_dct, block_idct, dct_matrix
 from jpegbench.codec._validate import read_regular_file
@@ -33,8 +34,8 @@ from jpegbench.codec.qtables import IJG_CHROMA, IJG_LUMA, QFEstimate, ijg_qtable
 __all__ = [
     "BACKENDS", "DCT_METHODS", "SUBSAMPLINGS", "EncoderInfo", "decode", "encode", "encoder_info",
     "jpeg_roundtrip", "Y_DEFINITIONS", "rgb_to_y", "rgb_to_ycbcr", "to_gray", "ycbcr_to_rgb",
-    "block_dct", "block_idct", "dct_matrix", "JpegHeader", "read_header", "IMAGE_SUFFIXES",
-    "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES",
+    "block_dct", "block_idct", "dct_matrix", "JpegCoefficients", "read_coefficients", "JpegHeader",
+    "read_header", "IMAGE_SUFFIXES", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES",
     "default_max_pixels", "default_max_file_bytes", "limits", "list_images", "png_bytes", "read_image",
     "image_from_bytes", "read_regular_file",
     "write_png", "IJG_CHROMA", "IJG_LUMA", "QFEstimate", "ijg_qtable",

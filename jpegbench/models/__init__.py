@@ -9,11 +9,18 @@
   uint8 out, tiled inference with one global QF; :func:`predict_qf` -- the
   model's QF reading of an image (patch-wise for models trained on patches).
 * :func:`get_method`, :data:`METHODS` -- jpeg, fbcnn, fbcnn-d, fbcnn-a.
+* :class:`QCN`, :class:`QGCN`, :class:`IJCN` -- the table-guided restorers
+  (Li et al. 2020; Liu et al. 2025), state-dict compatible with the authors'
+  networks; their inputs from a JPEG file in :mod:`jpegbench.models.jpeg_inputs`,
+  their weights through :func:`load_guided_model`.
 
 Training lives in :mod:`jpegbench.models.train` (imported on its own).
 """
 
 from jpegbench.models.fbcnn import FBCNN
+from jpegbench.models.guided_weights import GUIDED_ARCHITECTURES, detect_architecture, load_guided_model
+from jpegbench.models.ijcn import IJCN
+from jpegbench.models.qcn import QCN, QGCN
 from jpegbench.models.inference import (
     COLOR_POLICIES,
     DEFAULT_OVERLAP,
@@ -44,7 +51,8 @@ from jpegbench.models.weights import (
 )
 
 __all__ = [
-    "FBCNN",
+    "FBCNN", "QCN", "QGCN", "IJCN",
+    "GUIDED_ARCHITECTURES", "detect_architecture", "load_guided_model",
     "COLOR_POLICIES", "DEFAULT_OVERLAP", "PRECISIONS", "RestoreResult", "pick_device",
     "predict_qf", "receptive_field_margin", "restore", "restore_batch", "tile_spans",
     "AUTO_TILE_PIXELS", "RestoreRun", "restore_files",

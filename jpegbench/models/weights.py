@@ -268,7 +268,11 @@ def _read(path: Path, max_bytes: int) -> Any:
         if "weights only load failed" in str(exc).lower():
             found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
             what = f"it references {found.group(1)}" if found else "it holds more than tensors and plain containers"
-            raise WeightsError(f"refused to unpickle: not a plain-tensor checkpoint ({path}: {what})") from exc
+            raise WeightsError(
+                f"refused to unpickle: not a plain-tensor checkpoint ({path}: {what}); if it is a whole pickled "
+                "model (as the QCN/QGCN authors save), convert it to a state dict with the code that defined it "
+                "(see jpegbench/models/weights/README.md)"
+            ) from exc
         raise WeightsError(f"not a PyTorch checkpoint or truncated: {path} ({_first_line(exc)})") from exc
     except _READ_ERRORS as exc:
         raise WeightsError(f"not a PyTorch checkpoint or truncated: {path} ({_first_line(exc)})") from exc

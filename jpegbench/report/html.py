@@ -8,6 +8,10 @@ and its sidecars and writes, into ``out_dir``::
     tables/         <name>.csv / .md / .tex
     figures/        <name>.png / .svg
 
+Both report files render one context of plain strings, lists and dicts
+(:func:`_context`) through the jinja2 templates ``templates/report.html.j2``
+(autoescaped) and ``templates/report.md.j2``, so they show the same content.
+
 It runs no model: figures that need one (flexibility, the crop strip) come
 from the sidecar files that :func:`jpegbench.report.evaluate` and
 :func:`jpegbench.report.run_demo` write, or are skipped with a note.
@@ -16,7 +20,7 @@ from the sidecar files that :func:`jpegbench.report.evaluate` and
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -334,49 +338,7 @@ def _recipes(rep: _Report) -> list[tuple[str, str]]:
     return [(rep.corpus(m), str(m.get("recipe") or "")) for m in rep.metas]
 
 
-# -- HTML ----------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
-color:#1d1d1f;line-height:1.5}
-h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-nav a{margin-right:1em}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.6em 1em;margin:1em 0}
-.warn{background:#fdecea;border-left:4px solid #d93025;padding:.6em 1em;margin:1em 0}
-.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
-th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
-th{background:#f3f4f6}td.k,th.k{text-align:left}tbody tr:nth-child(even){background:#fafafa}
-figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.9em;color:#444}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
-dl.kv{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0}
-"""
-
-
-def _e(s: Any) -> str:
-    return html.escape(str(s), quote=True)
-
-
-def _html_table(table: pd.DataFrame, *, table_id: str | None = None) -> str:
-    shown = compact_table(table)
-    names = [n if n is not None else "" for n in shown.index.names]
-    head = "".join(f'<th class="k">{_e(n)}</th>' for n in names) + "".join(f"<th>{_e(c)}</th>" for c in shown.columns)
-    body = []
-    for key, row in zip(shown.index, shown.itertuples(index=False)):
-        key = key if isinstance(key, tuple) else (key,)
-        cells = "".join(f'<td class="k">{_e(k)}</td>' for k in key) + "".join(f"<td>{_e(v)}</td>" for v in row)
-        body.append(f"<tr>{cells}</tr>")
-    tid = f' id="{_e(table_id)}"' if table_id else ""
-    return f'<div class="scroll"><table{tid}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-def _kv(rows: list[tuple[str, str]]) -> str:
-    return '<dl class="kv">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
-
-
-def _rows_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f'<th class="k">{_e(h)}</th>' for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="k">{_e(c)}</td>' for c in r) + "</tr>" for r in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
+# -- the context and its two templates ----------------------------------------
 
 _TABLE_TEXT = {
     "table3": ("Table 3: non-aligned double JPEG",
@@ -392,86 +354,78 @@ _TABLE_TEXT = {
                            "(non-aligned with QF1 <= QF2); and the estimator's mean absolute error in QF units."),
 }
 
-
-def _html(rep: _Report) -> str:
-    meta = rep.meta
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             f"<title>jpegbench report: {_e(Path(str(meta.get('corpus', ''))).name)}</title><style>{_CSS}</style></head><body>",
-             "<h1>jpegbench report</h1>",
-             "<nav>" + "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS) + "</nav>"]
-    parts.append('<section id="summary"><h2>Summary</h2><ul>' + "".join(f"<li>{_e(x)}</li>" for x in _summary(rep)) + "</ul>")
-    if _shipped(rep):
-        parts.append(f'<p class="warn">{_e(_SHIPPED_NOTE)}</p>')
-    parts.append("</section>")
-    recipes = "".join(f"<p>Corpus {_e(c)}:</p>" + (f"<pre>{_e(r)}</pre>" if r else "<p>No recipe was stored "
-                      "with the corpus.</p>") for c, r in _recipes(rep))
-    weights = _weights_rows(rep)
-    parts.append('<section id="conventions"><h2>Conventions</h2>' + _kv(_conventions(rep))
-                 + f'<p class="note" id="psnrb-note"><strong>PSNR-B and Table 3.</strong> {_e(PSNRB_NOTE)}</p>'
-                 + "<h3>Corpus recipe</h3>" + recipes
-                 + "<h3>Model weights</h3>"
-                 + (_rows_table(["method", "file", "sha256 (prefix)", "origin"], weights)
-                    if weights else "<p>No model was run (JPEG only).</p>")
-                 + "</section>")
-    for sid, names in (("table3", ("table3", "single_jpeg")), ("qf-prediction", ("qf_prediction",)),
-                       ("estimator", ("estimator_accuracy",))):
-        parts.append(f'<section id="{sid}">')
-        for i, name in enumerate(names):
-            title, text = _TABLE_TEXT[name]
-            t = rep.tables.get(name)
-            tag = "h2" if i == 0 else "h3"
-            parts.append(f"<{tag}>{_e(title)}</{tag}><p>{_e(text)}</p>")
-            if t is None or t.empty:
-                parts.append("<p class=\"note\">No samples of this kind in the results.</p>")
-            else:
-                parts.append(_html_table(t, table_id=f"tbl-{name}"))
-                parts.append(f'<p>Files: tables/{_e(name)}.csv, .md, .tex</p>')
-        parts.append("</section>")
-    parts.append('<section id="figures"><h2>Figures</h2>')
-    for f in rep.figures:
-        parts.append(f'<figure id="fig-{_e(f.name.replace("_", "-"))}"><h3>{_e(f.title)}</h3>')
-        if f.png is not None:
-            b64 = base64.b64encode(f.png).decode("ascii")
-            parts.append(f'<img alt="{_e(f.title)}" src="data:image/png;base64,{b64}">')
-            parts.append(f"<figcaption>{_e(f.caption)} (figures/{_e(f.name)}.png, .svg)</figcaption>")
-        else:
-            parts.append(f'<p class="note">Figure skipped: {_e(f.note)}</p>')
-        parts.append("</figure>")
-    parts.append("</section>")
-    parts.append('<section id="provenance"><h2>Provenance</h2>' + _kv(_provenance(rep)) + "</section>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+#: Report section id -> the tables it shows, in order (the first is the section's heading).
+_TABLE_SECTIONS = (("table3", ("table3", "single_jpeg")), ("qf-prediction", ("qf_prediction",)),
+                   ("estimator", ("estimator_accuracy",)))
 
 
-def _markdown(rep: _Report) -> str:
-    md = ["# jpegbench report", "", "## Summary", ""]
-    md += [f"- {x}" for x in _summary(rep)]
-    if _shipped(rep):
-        md += ["", f"> **Note.** {_SHIPPED_NOTE}"]
-    md += ["", "## Conventions", ""] + [f"- **{k}**: {v}" for k, v in _conventions(rep)]
-    md += ["", f"> **PSNR-B and Table 3.** {PSNRB_NOTE}", "", "### Corpus recipe", ""]
-    for corpus, recipe in _recipes(rep):
-        md += [f"Corpus `{corpus}`:", ""]
-        md += ["```toml", recipe.rstrip(), "```", ""] if recipe else ["No recipe was stored with the corpus.", ""]
-    md += ["### Model weights", ""]
-    rows = _weights_rows(rep)
-    if rows:
-        md += ["| method | file | sha256 (prefix) | origin |", "| --- | --- | --- | --- |"]
-        md += ["| " + " | ".join(r) + " |" for r in rows]
-    else:
-        md += ["No model was run (JPEG only)."]
-    for name in ("table3", "single_jpeg", "qf_prediction", "estimator_accuracy"):
-        title, text = _TABLE_TEXT[name]
-        t = rep.tables.get(name)
-        md += ["", f"## {title}", "", text, ""]
-        md += [to_markdown(t)] if t is not None and not t.empty else ["No samples of this kind in the results."]
-    md += ["", "## Figures", ""]
-    for f in rep.figures:
-        md += [f"### {f.title}", ""]
-        md += [f"![{f.title}](figures/{f.name}.png)", "", f.caption, ""] if f.png is not None else [f"Skipped: {f.note}", ""]
-    md += ["## Provenance", ""] + [f"- **{k}**: {v}" for k, v in _provenance(rep)]
-    return "\n".join(md) + "\n"
+def _table_context(name: str, table: pd.DataFrame | None) -> dict[str, Any]:
+    """One table as plain strings: the cells of :func:`compact_table` for HTML, :func:`to_markdown` for Markdown.
+
+    ``rows`` is empty when the results hold no samples of the table's kind.
+    """
+    title, text = _TABLE_TEXT[name]
+    ctx: dict[str, Any] = {"name": name, "title": title, "text": text, "index_names": [], "columns": [], "rows": []}
+    if table is None or table.empty:
+        return ctx
+    shown = compact_table(table)
+    ctx["index_names"] = ["" if n is None else str(n) for n in shown.index.names]
+    ctx["columns"] = [str(c) for c in shown.columns]
+    ctx["rows"] = [{"index": [str(k) for k in (key if isinstance(key, tuple) else (key,))],
+                    "cells": [str(v) for v in row]}
+                   for key, row in zip(shown.index, shown.itertuples(index=False))]
+    ctx["markdown"] = to_markdown(table)
+    return ctx
+
+
+def _context(rep: _Report) -> dict[str, Any]:
+    """Everything report.html and report.md show, once, as plain strings, lists and dicts.
+
+    Both templates render this one context, so the two files cannot drift
+    apart; the HTML template escapes every value (nothing here is markup).
+    """
+    return {
+        "title": Path(str(rep.meta.get("corpus", ""))).name,
+        "sections": list(SECTIONS),
+        "summary": _summary(rep),
+        "shipped_note": _SHIPPED_NOTE if _shipped(rep) else "",
+        "conventions": _conventions(rep),
+        "psnrb_note": PSNRB_NOTE,
+        "recipes": [{"corpus": c, "recipe": r} for c, r in _recipes(rep)],
+        "weights": {"header": ["method", "file", "sha256 (prefix)", "origin"],
+                    "rows": [{"index": row, "cells": []} for row in _weights_rows(rep)]},
+        "table_sections": [{"id": sid, "tables": [_table_context(n, rep.tables.get(n)) for n in names]}
+                           for sid, names in _TABLE_SECTIONS],
+        "figures": [{"id": f.name.replace("_", "-"), "name": f.name, "title": f.title, "caption": f.caption,
+                     "png_base64": base64.b64encode(f.png).decode("ascii") if f.png is not None else "",
+                     "note": f.note}
+                    for f in rep.figures],
+        "provenance": _provenance(rep),
+    }
+
+
+@functools.cache
+def _templates():
+    """The jinja2 environment of templates/ (package data, so an installed jpegbench finds it too).
+
+    Autoescaping is on for ``*.html.j2`` only: the context holds text, and
+    Markdown must show it unchanged. ``StrictUndefined`` turns a key missing
+    from the context into an error instead of a silently empty section.
+    """
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("jpegbench.report", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(template: str, context: dict[str, Any]) -> str:
+    return _templates().get_template(template).render(context)
 
 
 # -- entry point ---------------------------------------------------------------
@@ -548,5 +502,6 @@ def build_report(
     recorded = metas[0].get("corpus")
     corpus = Path(corpus_dir) if corpus_dir is not None else Path(recorded) if recorded else None
     rep.figures = _make_figures(df, paths, corpus, out / "figures")
-    write_atomic(out / "report.md", _markdown(rep))
-    return write_atomic(out / "report.html", _html(rep))
+    context = _context(rep)
+    write_atomic(out / "report.md", _render("report.md.j2", context))
+    return write_atomic(out / "report.html", _render("report.html.j2", context))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -91,14 +92,28 @@ def test_html_sections_and_embedded_figures(built):
 
 
 def test_html_states_conventions_weights_and_psnrb_note(built):
-    text = built.read_text(encoding="utf-8")
-    assert "NOT the FBCNN authors&#x27; released checkpoints" in text
+    raw = built.read_text(encoding="utf-8")
+    text = html.unescape(raw)  # the text a reader sees, whichever entity spells a quote
+    assert "NOT the FBCNN authors' released checkpoints" in text
     assert "fbcnn_small_gray.pt" in text and "abcdef012345" in text
     assert "0.2-0.5 dB less than the paper prints" in text
     assert "psnr: test" in text and "libjpeg-turbo" in text
-    assert "name = &quot;x&quot;" in text  # the recipe
+    assert '<pre>name = "x"\n</pre>' in text  # the recipe
+    assert 'name = "x"' not in raw  # ... escaped in the file
     for k in ("numpy", "torch", "pillow", "jpeglib"):
         assert f"<dt>{k}</dt>" in text
+
+
+def test_html_escapes_what_the_results_record_and_markdown_keeps_it(tmp_path, results):
+    # Corpus paths and recipes come from files: in the HTML they are text, never markup.
+    evil = "/c/<script>alert(1)</script>&x"
+    res = write_results(results, tmp_path / "r.parquet", _meta(corpus=evil, recipe="a = '</pre><b>'\n"))
+    out = build_report(res, tmp_path / "out")
+    raw = out.read_text(encoding="utf-8")
+    assert "<script" not in raw and "</pre><b>" not in raw and "<b>" not in raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&amp;x" in raw
+    md = (out.parent / "report.md").read_text(encoding="utf-8")
+    assert evil in md and "a = '</pre><b>'" in md
 
 
 def test_markdown_mirrors_html(built):

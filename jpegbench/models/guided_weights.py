@@ -1,0 +1,198 @@
+"""Weights of the table-guided restorers (QCN, QGCN, IJCN): layout detection, config inference, strict loading.
+
+Files are read as FBCNN files are (:mod:`jpegbench.models.weights`): through
+``torch.load(..., weights_only=True)`` after a size check, accepting a raw
+state dict (optionally under ``params`` / ``params_ema`` / ``state_dict``,
+``module.`` prefixes from DataParallel removed). The architecture is
+recognised from the parameter names and its constructor arguments from the
+shapes, so the authors' state dicts load as they are.
+
+The QCN/QGCN authors' training script saves *whole pickled models*
+(``{'epoch', 'model': Net, 'opt'}``); unpickling those would run code, so
+they are refused. Turn one into a state dict once, with the authors' code
+on the Python path (their ``src/`` folder, where ``nets.qmar`` lives)::
+
+    import torch
+    ckpt = torch.load("model_epoch_50.pth", map_location="cpu", weights_only=False)  # trusted file only
+    torch.save(ckpt["model"].state_dict(), "qcn_gray.pth")
+
+IJCN's test scripts already load plain state dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from jpegbench.errors import ConfigError, InputError, WeightsError
+from jpegbench.models.ijcn import IJCN
+from jpegbench.models.inference import pick_device
+from jpegbench.models.qcn import QCN, QGCN
+from jpegbench.models.weights import DEFAULT_MAX_BYTES, _clean_state_dict, _read, _unwrap, resolve_weights
+
+__all__ = ["GUIDED_ARCHITECTURES", "detect_architecture", "infer_guided_config", "load_guided_model"]
+
+#: Architecture name -> class.
+GUIDED_ARCHITECTURES: dict[str, type[nn.Module]] = {"qcn": QCN, "qgcn": QGCN, "ijcn": IJCN}
+
+
+def detect_architecture(state_dict: dict[str, Tensor]) -> str:
+    """Which network a state dict belongs to: ``"qcn"``, ``"qgcn"``, ``"ijcn"``, ``"fbcnn"`` or ``"unknown"``.
+
+    Decided by names only: IJCN has its offset module (``DCT_offset.*``),
+    QGCN its global branch (``conv_global.*``), QCN ``conv_input`` and
+    ``residual.*`` / ``upscale.*``, FBCNN ``m_head`` with its QF predictor.
+    """
+    keys = set(state_dict)
+    if any(k.startswith("DCT_offset.") for k in keys):
+        return "ijcn"
+    if "conv_global.0.weight" in keys and "conv_input.weight" in keys:
+        return "qgcn"
+    if "conv_input.weight" in keys and "upscale.0.weight" in keys:
+        return "qcn"
+    if "m_head.weight" in keys and any(k.startswith("m_down1.") for k in keys):
+        return "fbcnn"
+    return "unknown"
+
+
+def _article(name: str) -> str:
+    # Spoken letter names: "an FBCNN", "an IJCN", "a QCN".
+    return f"{'an' if name[0] in 'AEFHILMNORSX' else 'a'} {name}"
+
+
+def _count(state_dict: dict[str, Tensor], pattern: str) -> int:
+    return len({m.group(1) for k in state_dict if (m := re.fullmatch(pattern, k))})
+
+
+def _need(state_dict: dict[str, Tensor], arch: str, *keys: str) -> list[Tensor]:
+    missing = [k for k in keys if k not in state_dict or state_dict[k].ndim < 2]
+    if missing:
+        raise WeightsError(f"does not look like a {arch.upper()} state dict: lacks {missing}")
+    return [state_dict[k] for k in keys]
+
+
+def infer_guided_config(state_dict: dict[str, Tensor], architecture: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Architecture and constructor arguments implied by a state dict.
+
+    Parameters
+    ----------
+    state_dict : dict of str to Tensor
+    architecture : {"qcn", "qgcn", "ijcn"}, optional
+        Expected architecture; default: detected.
+
+    Returns
+    -------
+    (str, dict)
+
+    Notes
+    -----
+    Not visible in the weights and assumed as in every released model:
+    ``res_scale=0.1`` (QCN/QGCN); IJCN's unused ``nc[1]``, ``nc[3]`` (set
+    to ``2 * nc[0]``, ``2 * nc[2]``), ``nb=4``, and ReLU when the residual
+    blocks have no PReLU weights (ReLU and LeakyReLU look the same).
+
+    Raises
+    ------
+    WeightsError
+        Another architecture than the one expected, or none of ours.
+    """
+    found = detect_architecture(state_dict)
+    if architecture is not None and architecture not in GUIDED_ARCHITECTURES:
+        raise InputError(f"architecture must be one of {tuple(GUIDED_ARCHITECTURES)}, got {architecture!r}")
+    arch = architecture or found
+    if found != arch or arch not in GUIDED_ARCHITECTURES:
+        what = _article(found.upper()) if found != "unknown" else "no known"
+        want = _article(arch.upper()) if arch in GUIDED_ARCHITECTURES else "a QCN, QGCN or IJCN"
+        keys = ", ".join(list(state_dict)[:3])
+        raise WeightsError(
+            f"expected {want} state dict, found {what} layout ({len(state_dict)} tensors, first keys: {keys})"
+        )
+    if arch == "ijcn":
+        head, down = _need(state_dict, arch, "m_head.weight", "m_down1.5.weight")
+        c0, c2 = int(head.shape[0]), int(down.shape[0])
+        act = "P" if "m_down1.0.res.1.weight" in state_dict else "R"
+        nc = [c0, 2 * c0, c2, 2 * c2]
+        return arch, {"in_nc": int(head.shape[1]), "out_nc": 3, "nc": nc, "nb": 4, "act_mode": act}
+    head, tail = _need(state_dict, arch, "conv_input.weight", "conv_output.weight")
+    config: dict[str, Any] = {"in_channel": int(head.shape[1]), "out_channel": int(tail.shape[0])}
+    if arch == "qgcn":
+        (glob,) = _need(state_dict, arch, "conv_global.0.weight")
+        config["in_glo_channel"] = int(glob.shape[1])
+        config["n_resblocks"] = 2 * _count(state_dict, r"residual1\.(\d+)\.conv1\.weight")
+    else:
+        config["n_resblocks"] = _count(state_dict, r"residual\.(\d+)\.conv1\.weight")
+    config.update(n_feats=int(head.shape[0]), res_scale=0.1)
+    return arch, config
+
+
+def _check_fit(model: nn.Module, sd: dict[str, Tensor], name: str, arch: str) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    wrong = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and sd[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        parts = [f"{len(items)} {label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+                 for label, items in (("missing", missing), ("unexpected", unexpected),
+                                      ("wrong shape (file vs model)", wrong)) if items]  # fmt: skip
+        raise WeightsError(f"weights {name} do not fit {arch.upper()}({model.extra_repr()}): {'; '.join(parts)}")
+
+
+def load_guided_model(
+    path_or_name: str | os.PathLike[str],
+    *,
+    architecture: str | None = None,
+    device: str | torch.device | None = None,
+    weights_dir: str | os.PathLike[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> nn.Module:
+    """Build a :class:`QCN`, :class:`QGCN` or :class:`IJCN` from a state-dict file, strictly.
+
+    Parameters
+    ----------
+    path_or_name : str or PathLike
+        A path, or a file name looked up as in :func:`jpegbench.models.resolve_weights`.
+    architecture : {"qcn", "qgcn", "ijcn"}, optional
+        Refuse files of any other architecture; default: whatever the file is.
+    device : str or torch.device, optional
+    weights_dir : str or PathLike, optional
+    max_bytes : int, default 2 GiB
+
+    Returns
+    -------
+    nn.Module
+        In eval mode, float32, every parameter from the file.
+        ``model.architecture`` names it, ``model.checkpoint_path`` is the file.
+
+    Raises
+    ------
+    WeightsError
+        Missing, too large, truncated, a pickled model or other code (see
+        the module docstring for converting the QCN authors' files), NaN/Inf,
+        another architecture, or keys/shapes that do not fit.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise InputError(f"max_bytes must be a positive int, got {max_bytes!r}")
+    target = pick_device(device)
+    path = resolve_weights(path_or_name, weights_dir=weights_dir)
+    _config, raw, _meta = _unwrap(_read(path, max_bytes), path)
+    sd = _clean_state_dict(raw, path)
+    try:
+        arch, config = infer_guided_config(sd, architecture)
+        model = GUIDED_ARCHITECTURES[arch](**config)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    except ConfigError as exc:
+        raise WeightsError(f"{path}: the weights imply an invalid configuration ({exc})") from None
+    _check_fit(model, sd, path.name, arch)
+    model.load_state_dict(sd, strict=True)
+    model.architecture = arch
+    model.checkpoint_path = path
+    return model.to(target).eval()
