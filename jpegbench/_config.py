@@ -220,7 +220,8 @@ class Int(Spec):
         return f"an integer{_bounds(self.lo, self.hi)}{step}"
 
     def check(self, value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # numpy integers too (configs built in code)
+        # numbers.Integral: numpy integers too, for configs built in code
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise self.fail(value, path)
         value = int(value)
         ok = _within(value, self.lo, self.hi) and (self.choices is None or value in self.choices)
@@ -231,7 +232,7 @@ class Int(Spec):
 
 @dataclass(frozen=True)
 class Num(Spec):
-    """A finite number (an integer is accepted and returned as float), optionally bounded; ``*_open`` excludes a bound."""
+    """A finite number (integers too), returned as float, optionally bounded; ``*_open`` excludes a bound."""
 
     lo: float | None = None
     hi: float | None = None

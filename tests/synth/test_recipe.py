@@ -171,8 +171,8 @@ def test_validation_errors_name_the_key(image_folder, write_recipe, old, new, me
 def test_crop_larger_than_image(image_folder, write_recipe):
     image_folder(2, height=48, width=40)
     p = write_recipe(BASE.replace("[[stages]]", '[[stages]]\nop = "crop"\nsize = [48, 64]\n\n[[stages]]', 1))
-    with pytest.raises(ConfigError, match=r"^recipe key 'stages\[0\].size': expected a crop that fits img000.png \(48x40 "
-                       r"at this stage\), got 48x64"):
+    with pytest.raises(ConfigError, match=r"^recipe key 'stages\[0\].size': expected a crop that fits "
+                                          r"img000.png \(48x40 at this stage\), got 48x64"):
         load_recipe(p)
 
 
