@@ -1,42 +1,31 @@
-"""A pid lock file that keeps two runs from writing one output directory or file.
+"""An OS file lock that keeps two runs from writing one output directory or file.
 
 Used by every writer of the package (``synth``'s corpus, ``evaluate``'s
-results file, ``train``'s run folder); it imports nothing but the errors.
+results file, ``train``'s run folder); it imports nothing of jpegbench but
+the errors.
 
 ``DIR/.lock`` (for a file ``DIR/NAME``: ``DIR/.NAME.lock``, see
-:meth:`DirLock.for_file`) is created with ``O_CREAT | O_EXCL`` and holds
-``"<pid> <host>"``. A lock whose process is gone (same host, pid not running
-or a zombie) is stale and is taken over; breaking it is itself guarded by
-``<lock>.break`` so two runs that find the same stale lock cannot both win.
-A second run never waits: it fails at once with :class:`LockError`.
+:meth:`DirLock.for_file`) is locked with ``flock`` through :mod:`filelock`:
+the kernel releases the lock when its holder's process ends, however it
+ends (a SIGKILL included), so there is no stale lock to detect or break. The
+file holds ``"<pid> <host>"`` of the holder, for the error message only. A
+second run never waits: it fails at once with :class:`LockError`. The file is
+removed on release, before the lock is let go, so a run that opened it in
+between finds it unlinked and does not take it (filelock checks); a killed
+holder leaves it behind, and the next run simply locks it again.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
+
+from filelock import Timeout, UnixFileLock
 
 from jpegbench.errors import LockError
 
 __all__ = ["DirLock"]
-
-_BREAK_TIMEOUT_S = 30.0  # a .lock.break (or an empty .lock) older than this is left over from a crash
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child its parent has not reaped yet is a zombie: not running
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 class DirLock:
@@ -45,14 +34,17 @@ class DirLock:
     Raises
     ------
     LockError
-        On entry, when another live process holds the lock.
+        On entry, when another process (or another ``DirLock`` of this
+        process) holds the lock.
     """
 
     def __init__(self, directory: str | Path, *, name: str = ".lock", subject: str | Path | None = None) -> None:
         self.path = Path(directory) / name
         self.subject = str(directory if subject is None else subject)  # what the error message says is in use
-        self._token = f"{os.getpid()} {socket.gethostname()}\n"
-        self._held = False
+        self._inode: tuple[int, int] | None = None
+        # Not blocking: a second run fails at once. No soft (pid-file) fallback on file systems without flock:
+        # its liveness guesses are what this lock replaces.
+        self._lock = UnixFileLock(self.path, blocking=False, fallback_to_soft=False, on_acquired=self._write_owner)
 
     @classmethod
     def for_file(cls, path: str | Path) -> DirLock:
@@ -60,64 +52,36 @@ class DirLock:
         path = Path(path)
         return cls(path.parent, name=f".{path.name}.lock", subject=path)
 
-    def _owner(self) -> tuple[str, float]:
-        try:
-            return self.path.read_text(), self.path.stat().st_mtime
-        except FileNotFoundError:
-            return "", -1.0
+    def _write_owner(self, fd: int) -> None:
+        st = os.fstat(fd)
+        self._inode = (st.st_dev, st.st_ino)
+        os.ftruncate(fd, 0)  # a killed holder's line is still there
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
 
-    def _is_stale(self, content: str, mtime: float) -> bool:
-        parts = content.split()
-        if len(parts) != 2 or not parts[0].isdigit():
-            # Created but not yet written (or garbage): stale only once old.
-            return mtime >= 0 and time.time() - mtime > _BREAK_TIMEOUT_S
-        if parts[1] != socket.gethostname():
-            return False  # cannot see another host's processes
-        return not _pid_alive(int(parts[0]))
-
-    def _break(self, content: str) -> None:
-        guard = self.path.with_name(self.path.name + ".break")
+    def _owner(self) -> str:
         try:
-            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                if time.time() - guard.stat().st_mtime > _BREAK_TIMEOUT_S:
-                    guard.unlink()
-            except FileNotFoundError:
-                pass
-            return
-        try:
-            if self._owner()[0] == content:  # still the same stale owner
-                self.path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
-            guard.unlink(missing_ok=True)
+            return " ".join(self.path.read_text(errors="replace").split()) or "unknown"
+        except OSError:
+            return "unknown"
 
     def acquire(self) -> None:
-        for _ in range(5):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                content, mtime = self._owner()
-                if mtime >= 0 and not self._is_stale(content, mtime):
-                    owner = " ".join(content.split()) or "unknown"
-                    raise LockError(
-                        f"{self.subject} is in use by another jpegbench run (pid/host {owner}); "
-                        f"if no such run exists, delete {self.path}"
-                    ) from None
-                self._break(content)
-                time.sleep(0.05)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(self._token)
-            self._held = True
-            return
-        raise LockError(f"could not take the lock {self.path} (contended); try again")
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise LockError(f"{self.subject} is in use by another jpegbench run (pid/host {self._owner()})") from None
 
     def release(self) -> None:
-        if self._held and self._owner()[0] == self._token:
-            self.path.unlink(missing_ok=True)
-        self._held = False
+        if not self._lock.is_locked:
+            return
+        try:  # unlink while still holding it, and only our own file (see the module docstring)
+            st = self.path.stat()
+            if (st.st_dev, st.st_ino) == self._inode:
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+        finally:
+            self._inode = None
+            self._lock.release()
 
     def __enter__(self) -> DirLock:
         self.acquire()

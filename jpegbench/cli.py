@@ -394,7 +394,7 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
 
             import numpy as np
 
-            from jpegbench.codec import atomic_write_bytes
+            from jpegbench._fs import atomic_write_bytes
 
             buf = io.BytesIO()
             np.savez_compressed(buf, paths=np.array(list(run.curves)), mse=np.stack(list(run.curves.values())))

@@ -105,7 +105,7 @@ def demo_sources(out_dir: str | os.PathLike[str], *, size: int = DEMO_SIZE) -> l
     from skimage import data as skdata
 
     from jpegbench.codec import png_bytes, rgb_to_y
-    from jpegbench._io import write_atomic
+    from jpegbench._fs import write_atomic
 
     if isinstance(size, bool) or not isinstance(size, int) or not 64 <= size <= 300:
         raise InputError(f"size must be an integer in 64..300, got {size!r}")
@@ -158,7 +158,7 @@ def run_demo(
         checkout before training); nothing is computed then.
     """
     from jpegbench.models.weights import default_weights
-    from jpegbench._io import write_atomic
+    from jpegbench._fs import write_atomic
     from jpegbench.evaluate import evaluate, flexibility, flexibility_path
     from jpegbench.report import build_report
     from jpegbench.synth import load_recipe, synthesize

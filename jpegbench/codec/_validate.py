@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jpegbench.errors import ConfigError, ImageReadError, ImageTooLargeError, QualityError, ShapeError
+from jpegbench.errors import ImageReadError, ImageTooLargeError, QualityError, ShapeError
 
 
 def check_qf(qf: object, *, name: str = "qf") -> int:
@@ -98,33 +98,5 @@ def _too_large(p: Path, size: int, limit: int) -> ImageTooLargeError:
                               "(raise it with JPEGBENCH_MAX_FILE_BYTES)")
 
 
-def read_toml_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Return the bytes of a TOML file (synth recipe, training config) of at most ``MAX_TOML_BYTES``.
-
-    A device or pipe is refused before it is opened (opening a FIFO blocks
-    until a writer comes), and a file over the limit from its size, before
-    any byte is read.
-
-    Raises
-    ------
-    OSError
-        Missing or unreadable file, or a directory: the caller words it
-        (its usual ``cannot read`` message).
-    ConfigError
-        Not a regular file, or larger than
-        :data:`jpegbench.codec.limits.MAX_TOML_BYTES`; the message starts
-        with the path.
-    """
-    from jpegbench.codec.limits import MAX_TOML_BYTES
-
-    p = Path(path)
-    mode = p.stat().st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory fails in open() with the usual OSError
-        raise ConfigError(f"{p}: not a regular file (a device, pipe or socket)")
-    with open(p, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        data = f.read(MAX_TOML_BYTES + 1) if size <= MAX_TOML_BYTES else b""
-    if size > MAX_TOML_BYTES or len(data) > MAX_TOML_BYTES:
-        size = max(size, len(data))
-        raise ConfigError(f"{p}: file of {size} bytes is over the limit of {MAX_TOML_BYTES} bytes for TOML files")
-    return data
+# TODO(merge): remove once models/train.py imports jpegbench._config
+from jpegbench._config import read_toml_bytes  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Read images from disk into the package's pixel convention; write files atomically.
+"""Read image files into the package's pixel convention; encode pixels as PNG.
 
 Documented conversions (``read_image``):
 
@@ -18,35 +18,27 @@ Documented conversions (``read_image``):
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import tempfile
-import time
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Callable, Literal
+from typing import Literal
 
 import numpy as np
 
+from jpegbench._fs import atomic_write_bytes
 from jpegbench.codec._validate import read_regular_file
 from jpegbench.codec.backends import decode
 from jpegbench.codec.color import rgb_to_y
 from jpegbench.codec.limits import default_max_pixels
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "default_max_pixels",
-    "read_image",
-    "list_images",
-    "atomic_write_bytes",
-    "write_png",
-    "sha256_bytes",
-    "sha256_file",
-]
+# TODO(merge): remove once report/evaluate.py and models/train.py import jpegbench._fs
+from jpegbench._fs import atomic_write, remove_stale_parts, remove_stale_parts_in  # noqa: F401
+
+__all__ = ["IMAGE_SUFFIXES", "read_image", "image_from_bytes", "list_images", "png_bytes", "write_png"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+
+
 def _is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
 
@@ -202,109 +194,6 @@ def list_images(paths: list[str | Path] | str | Path) -> list[Path]:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def replace_into(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """``os.replace`` a finished temporary file onto ``path`` with ordinary permissions.
-
-    ``mkstemp`` makes owner-only (0600) files; the result gets what a plain
-    ``open(path, "w")`` would give (0o666 minus the umask).
-    """
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
-    """Produce ``path`` by calling ``write`` on a temporary file in the same folder, then renaming it.
-
-    The one atomic writer of the package: readers never see a half-written
-    file, a failure (or Ctrl-C) removes the temporary file, and the result
-    has the permissions a plain ``open(path, "w")`` would give. A kill
-    leaves ``.NAME.XXXXXXXX.part`` behind (see :func:`remove_stale_parts`).
-
-    Raises
-    ------
-    InputError
-        The folder does not exist, is not a folder, or cannot be written to.
-    """
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:  # missing folder, a file in the way, read-only, permission denied
-        raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        replace_into(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (:func:`atomic_write`)."""
-    atomic_write(path, lambda f: f.write(data))
-
-
-def remove_stale_parts(path: str | Path) -> list[Path]:
-    """Delete the temporary files that interrupted atomic writes of ``path`` left next to it.
-
-    Every atomic writer in jpegbench writes ``NAME`` through a temporary
-    ``.NAME.XXXXXXXX.part`` in the same folder (``tempfile.mkstemp`` with
-    prefix ``.NAME.``: 8 characters of ``[a-z0-9_]``) and renames it; a
-    process killed in between leaves that file behind. Only files of exactly
-    that form are removed: those of other outputs stay, even
-    ``.NAME.x.XXXXXXXX.part`` of an output named ``NAME.x``.
-    Call it only while holding the lock of the run that writes ``path``: the
-    temporary file of a live writer looks the same.
-
-    Returns
-    -------
-    list of Path
-        The files removed.
-    """
-    path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.part")
-    removed = []
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return removed
-    for name in names:
-        if pattern.fullmatch(name):
-            try:
-                (path.parent / name).unlink()
-            except FileNotFoundError:
-                continue
-            removed.append(path.parent / name)
-    return sorted(removed)
-
-
-def remove_stale_parts_in(folder: str | Path, *, recursive: bool = False, older_than_s: float | None = None) -> None:
-    """Delete every atomic writer's temporary file (``.NAME.XXXXXXXX.part``) in ``folder``.
-
-    ``recursive`` also searches its subfolders; ``older_than_s`` spares files
-    modified more recently (for folders no lock covers, where a live
-    writer's temporary file looks the same). Otherwise call it only while
-    holding the lock of the run that writes ``folder``.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return
-    now = time.time()
-    for p in folder.rglob(".*.part") if recursive else folder.glob(".*.part"):
-        try:
-            if older_than_s is None or now - p.stat().st_mtime > older_than_s:
-                p.unlink()
-        except OSError:
-            continue
-
-
 def png_bytes(pixels: np.ndarray, *, compress_level: int = 6) -> bytes:
     """Deterministic PNG encoding (no metadata, fixed compression level 0..9)."""
     import io
@@ -321,15 +210,3 @@ def write_png(path: str | Path, pixels: np.ndarray) -> bytes:
     data = png_bytes(pixels)
     atomic_write_bytes(path, data)
     return data
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

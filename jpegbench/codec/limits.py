@@ -15,10 +15,8 @@ Each limit in force is, first found: the reading function's own argument
 the environment variable, the default. The CLI's ``--max-pixels`` is a
 :func:`limits` block around the command.
 
-TOML files (synth recipes, training configs) have a fixed limit of their own,
-:data:`MAX_TOML_BYTES` (1 MiB), also checked on ``stat`` before reading: real
-ones are a few kB, and they are parsed whole, so the image-file limit would be
-far too generous.
+TOML files (synth recipes, training configs) have a fixed limit of their own:
+:data:`jpegbench._config.MAX_TOML_BYTES`.
 """
 
 from __future__ import annotations
@@ -30,16 +28,13 @@ from collections.abc import Iterator
 from jpegbench.errors import InputError
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "MAX_TOML_BYTES", "default_max_pixels", "default_max_file_bytes",
-    "limits",
+    "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_FILE_BYTES", "default_max_pixels", "default_max_file_bytes", "limits",
 ]  # fmt: skip
 
 #: Pillow's ``Image.MAX_IMAGE_PIXELS``: about a 13,000 x 13,000 image.
 DEFAULT_MAX_PIXELS = 178_956_970
 #: 512 MiB: far above any photograph file (100 Mpixel RGB is 300 MB even uncompressed), yet affordable in memory.
 DEFAULT_MAX_FILE_BYTES = 512 * 2**20
-#: 1 MiB for a recipe or training config: hundreds of times a real one, and not configurable.
-MAX_TOML_BYTES = 2**20
 
 # Set only by limits(): process-wide, like jpeglib.version(). Worker processes do not inherit it;
 # code that starts workers passes the values on (jpegbench.synth does).

@@ -11,7 +11,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from jpegbench.codec import atomic_write_bytes, list_images, qf_from_qtables, read_header, read_image
+from jpegbench._fs import atomic_write_bytes
+from jpegbench._progress import progress_bar
+from jpegbench.codec import list_images, qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.api import ESTIMATORS, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE
@@ -90,11 +92,9 @@ def estimate_inputs(
     if backend not in ("fast", "reference"):
         raise InputError(f"backend must be 'fast' or 'reference', got {backend!r}")
     items = _expand(inputs)
-    from tqdm.auto import tqdm
-
     rows, skipped, curves = [], [], {}
-    for path, truth in tqdm(items, desc=f"estimate ({estimator})", unit="img", disable=not progress or None,
-                            leave=False):
+    for path, truth in progress_bar(items, progress=progress, desc=f"estimate ({estimator})", unit="img",
+                                    leave=False):
         try:
             pixels = read_image(path, max_pixels=max_pixels, min_size=MIN_SIZE)
             tables = None

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from jpegbench import __version__
-from jpegbench.codec.imageio import remove_stale_parts_in
+from jpegbench._fs import remove_stale_parts_in
 from jpegbench.errors import JpegbenchError
 from jpegbench.estimate.curves import MSECurves
 

@@ -196,7 +196,7 @@ class MSECurves:
         ``extra`` arrays (e.g. a cache's ``seconds``) are stored after the
         curves' own keys; :meth:`load` ignores them.
         """
-        from jpegbench.codec.imageio import atomic_write_bytes
+        from jpegbench._fs import atomic_write_bytes
 
         buf = io.BytesIO()
         np.savez(buf, **self.to_arrays(), **extra)

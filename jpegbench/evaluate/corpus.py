@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jpegbench.codec import qf_from_qtables, read_header, read_image, sha256_file
+from jpegbench._fs import sha256_file
+from jpegbench.codec import qf_from_qtables, read_header, read_image
 from jpegbench.errors import CorpusError, ImageReadError, JpegbenchError
 
 __all__ = ["MANIFEST_COLUMNS", "read_corpus_manifest", "load_sample", "n_jpeg"]

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from jpegbench import __version__
-from jpegbench.codec import sha256_file
+from jpegbench._fs import sha256_file
 
 __all__ = ["software_versions", "recipe_text", "manifest_hash", "weights_info", "device_name"]
 

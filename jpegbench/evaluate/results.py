@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from jpegbench import __version__
-from jpegbench._io import ensure_dir
-from jpegbench.codec.imageio import atomic_write
+from jpegbench._fs import ensure_dir
+from jpegbench._fs import atomic_write
 from jpegbench.errors import InputError, ResultsError
 
 __all__ = ["RESULTS_FORMAT", "RESULT_COLUMNS", "empty_results", "typed_results", "write_results", "read_results"]

@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 
 from jpegbench import __version__
-from jpegbench._io import ensure_dir
+from jpegbench._fs import ensure_dir
 from jpegbench.codec import to_gray
-from jpegbench.codec.imageio import remove_stale_parts
+from jpegbench._fs import remove_stale_parts
 from jpegbench.errors import InputError, JpegbenchError, ResultsError
 from jpegbench.estimate.api import ESTIMATORS
 from jpegbench.estimate.cache import CurveCache

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jpegbench._io import write_atomic
+from jpegbench._fs import write_atomic
 from jpegbench.codec import to_gray
 from jpegbench.errors import JpegbenchError, ResultsError
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from jpegbench.codec import atomic_write_bytes, list_images, png_bytes, read_image
+from jpegbench._fs import atomic_write_bytes
+from jpegbench._progress import progress_bar
+from jpegbench.codec import list_images, png_bytes, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.models.methods import get_method
 
@@ -73,9 +75,7 @@ def restore_files(
     if clobbered:
         raise InputError(f"{clobbered[0]}: the output would overwrite this input; choose another --out folder")
     rows, skipped = [], []
-    from tqdm.auto import tqdm
-
-    for f in tqdm(files, desc=f"restore {method}", unit="img", disable=not progress or None, leave=False):
+    for f in progress_bar(files, progress=progress, desc=f"restore {method}", unit="img", leave=False):
         try:
             x = read_image(f, max_pixels=max_pixels, min_size=8)
             use = tiled if tiled is not None and x.shape[0] * x.shape[1] > AUTO_TILE_PIXELS else runner

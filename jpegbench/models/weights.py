@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from jpegbench.codec.imageio import atomic_write
+from jpegbench._fs import atomic_write
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import pick_device

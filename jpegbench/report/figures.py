@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jpegbench._io import ensure_dir, write_atomic
+from jpegbench._fs import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
 
 __all__ = [

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jpegbench._io import write_atomic
-from jpegbench.codec import sha256_file
+from jpegbench._fs import sha256_file
+from jpegbench._fs import write_atomic
 from jpegbench.errors import InputError, ResultsError
 from jpegbench.evaluate.results import read_results
 from jpegbench.evaluate.sidecars import flexibility_path, read_examples

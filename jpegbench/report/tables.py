@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jpegbench._io import ensure_dir, write_atomic
+from jpegbench._fs import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
 from jpegbench.report.published import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
 from jpegbench.synth.degrade import chain_kind, qf_order

@@ -36,25 +36,16 @@ import math
 import multiprocessing
 import os
 import shutil
-import sys
 from collections import OrderedDict
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from jpegbench.codec import (
-    atomic_write_bytes,
-    default_max_file_bytes,
-    default_max_pixels,
-    image_from_bytes,
-    png_bytes,
-    read_regular_file,
-    sha256_bytes,
-    sha256_file,
-)
-from jpegbench.codec.imageio import remove_stale_parts_in
-from jpegbench.errors import CorpusError, InputError
+from jpegbench._fs import atomic_write_bytes, remove_stale_parts_in, sha256_bytes, sha256_file
 from jpegbench._lock import DirLock
+from jpegbench._progress import progress_bar
+from jpegbench.codec import default_max_file_bytes, default_max_pixels, image_from_bytes, png_bytes, read_regular_file
+from jpegbench.errors import CorpusError, InputError
 from jpegbench.synth.degrade import JpegStage, apply_chain, stages_to_json
 from jpegbench.synth.recipe import Recipe, SampleSpec, load_recipe
 
@@ -389,13 +380,6 @@ def _reusable_rows(out: Path, specs: list[SampleSpec], fingerprint: str) -> dict
     return done
 
 
-def _progress(total: int, initial: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    disable = not enabled or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
-    return tqdm(total=total, initial=initial, desc=desc, unit="img", file=sys.stderr, disable=disable, leave=True)
-
-
 def _chunks(todo: list[SampleSpec], workers: int) -> list[list[SampleSpec]]:
     """Contiguous chunks that never split a source image, large first and shrinking at the end.
 
@@ -511,7 +495,8 @@ def synthesize(
     workers : int
         Worker processes (1: in this process). The result does not depend on it.
     progress : bool
-        Show a tqdm bar on stderr (only when stderr is a terminal).
+        Show a progress bar on stderr (only when stderr is a terminal, or with
+        ``JPEGBENCH_PROGRESS=1``: :mod:`jpegbench._progress`).
     overwrite : bool
         Replace a corpus of a *different* recipe found in ``out_dir``.
 
@@ -569,7 +554,9 @@ def synthesize(
             "limits": {"max_pixels": default_max_pixels(), "max_file_bytes": default_max_file_bytes()},
         }
         try:
-            with _progress(len(specs), len(done), f"synth {recipe.name}", progress) as bar:
+            bar = progress_bar(progress=progress, total=len(specs), initial=len(done), desc=f"synth {recipe.name}",
+                               unit="img")
+            with bar:
                 rows = list(done.values()) + _run(todo, cfg, workers, bar)
         finally:
             _close_journals()

@@ -1,11 +1,11 @@
 """Corpus recipes: a TOML file naming source images, colour mode, a stage chain, encoder and seed.
 
 A recipe is validated completely by :func:`load_recipe` (keys, types,
-ranges, every source image read once, every sample's geometry checked), so a
-bad recipe fails before any file is written, with a
-:class:`~jpegbench.errors.ConfigError` naming the key::
+ranges against one schema, :mod:`jpegbench._config`; every source image read
+once, every sample's geometry checked), so a bad recipe fails before any
+file is written, with a :class:`~jpegbench.errors.ConfigError` naming the key::
 
-    recipe key 'stages[1].qf': 101 is outside 1..100
+    recipe key 'stages[1].qf': expected an integer in 1..100, got 101
 
 Stage indices in key names count from 0 (``stages[0]`` is the first
 ``[[stages]]`` table).
@@ -77,22 +77,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from jpegbench.codec import BACKENDS, SUBSAMPLINGS, encoder_info, list_images, read_image, sha256_file
-from jpegbench.codec._validate import read_toml_bytes
+from jpegbench._config import (
+    Array, Int, Invalid, Key, Num, Spec, Str, Table, Tagged, config_error, describe, load_toml, validate,
+)  # fmt: skip
+from jpegbench._fs import sha256_file
+from jpegbench.codec import BACKENDS, SUBSAMPLINGS, encoder_info, list_images, read_image
 from jpegbench.errors import ConfigError, ImageReadError, ImageTooLargeError, InputError
 from jpegbench.synth.degrade import RESIZE_METHODS, CropStage, JpegStage, ResizeStage, ShiftStage, Stage
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["Recipe", "SampleSpec", "load_recipe", "LAYOUTS"]
 
@@ -100,77 +97,11 @@ LAYOUTS: tuple[str, ...] = ("flat", "by-chain")
 _ALL_SHIFTS = tuple((dy, dx) for dy in range(8) for dx in range(8))
 _NONALIGNED = _ALL_SHIFTS[1:]
 
-_TOP_KEYS = ("name", "description", "seed", "color", "repeat", "source", "encoder", "output", "stages")
-_STAGE_KEYS = {
-    "jpeg": ("op", "prob", "qf"),
-    "shift": ("op", "prob", "shift"),
-    "crop": ("op", "prob", "size", "position", "offset"),
-    "resize": ("op", "prob", "size", "scale", "method"),
-}
+_LABEL = "recipe key"
 
 
-def _err(key: str, msg: str) -> ConfigError:
-    return ConfigError(f"recipe key '{key}': {msg}")
-
-
-def _tname(v: object) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
-        type(v), type(v).__name__
-    )
-
-
-def _show(v: object) -> str:
-    return f"{_tname(v)} {v!r}"
-
-
-def _check_keys(table: dict, allowed: Iterable[str], where: str) -> None:
-    allowed = tuple(allowed)
-    for k in table:
-        if k not in allowed:
-            key = f"{where}.{k}" if where else k
-            raise _err(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-
-def _table(v: object, key: str) -> dict:
-    if not isinstance(v, dict):
-        raise _err(key, f"expected a table, got {_show(v)}")
-    return v
-
-
-def _str(v: object, key: str, choices: tuple[str, ...] | None = None) -> str:
-    if not isinstance(v, str):
-        raise _err(key, f"expected a string, got {_show(v)}")
-    if choices is not None and v not in choices:
-        raise _err(key, f"{v!r} is not one of {', '.join(repr(c) for c in choices)}")
-    return v
-
-
-def _int(v: object, key: str, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _err(key, f"expected an integer, got {_show(v)}")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise _err(key, f"{v} is outside {rng}" if hi is not None else f"{v} must be {rng}")
-    return v
-
-
-def _num(v: object, key: str, *, positive: bool = True) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _err(key, f"expected a number, got {_show(v)}")
-    if positive and not v > 0:
-        raise _err(key, f"{v} must be > 0")
-    return float(v)
-
-
-def _pair(v: object, key: str, lo: int, hi: int | None = None) -> tuple[int, int]:
-    if not isinstance(v, list) or len(v) != 2:
-        raise _err(key, f"expected a pair [a, b] of integers, got {_show(v)}")
-    a, b = (_int(x, key) for x in v)
-    bad = [x for x in (a, b) if x < lo or (hi is not None and x > hi)]
-    if bad:
-        what = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise _err(key, f"({a}, {b}) is outside {what}")
-    return a, b
+def _err(key: str, expected: str, got: str) -> ConfigError:
+    return config_error(_LABEL, key, expected, got)
 
 
 # --- parameter values -----------------------------------------------------------------------------------
@@ -200,72 +131,104 @@ class _Random:
         return self.values[int(rng.integers(len(self.values)))]
 
 
-def _unique(values: list, key: str) -> tuple:
-    seen = set()
-    for v in values:
-        if v in seen:
-            raise _err(key, f"value {v!r} is listed twice")
-        seen.add(v)
-    return tuple(values)
+def _min_max(t: dict, path: str) -> tuple[Any, Any]:
+    if t["min"] > t["max"]:
+        raise Invalid(path, "min <= max", f"min {t['min']} > max {t['max']}")
+    return t["min"], t["max"]
 
 
-def _param_spec(v: object, key: str, one, *, integer: bool) -> _Values | _Random:
-    """Parse a scalar / list / range table / random table with ``one`` checking each value."""
-    if isinstance(v, list):
-        if not v:
-            raise _err(key, "empty list")
-        return _Values(_unique([one(x, key) for x in v], key))
-    if isinstance(v, dict):
-        if "random" in v:
-            kind = _str(v["random"], f"{key}.random", ("uniform", "choice"))
-            if kind == "choice":
-                _check_keys(v, ("random", "values"), key)
-                vals = v.get("values")
-                if not isinstance(vals, list) or not vals:
-                    raise _err(f"{key}.values", f"expected a non-empty array, got {_show(vals)}")
-                return _Random("choice", values=_unique([one(x, f"{key}.values") for x in vals], f"{key}.values"))
-            _check_keys(v, ("random", "min", "max"), key)
-            for k in ("min", "max"):
-                if k not in v:
-                    raise _err(f"{key}.{k}", "missing (required)")
-            lo, hi = one(v["min"], f"{key}.min"), one(v["max"], f"{key}.max")
-            if lo > hi:
-                raise _err(key, f"min {lo} is greater than max {hi}")
-            return _Random("int-uniform" if integer else "float-uniform", lo, hi)
-        _check_keys(v, ("min", "max", "step"), key)
-        if not integer:
-            raise _err(key, "a range table needs integers; use a list or {random = ...}")
-        for k in ("min", "max"):
-            if k not in v:
-                raise _err(f"{key}.{k}", "missing (required)")
-        lo, hi = one(v["min"], f"{key}.min"), one(v["max"], f"{key}.max")
-        step = _int(v.get("step", 1), f"{key}.step", 1)
-        if lo > hi:
-            raise _err(key, f"min {lo} is greater than max {hi}")
-        return _Values(tuple(range(lo, hi + 1, step)))
-    return _Values((one(v, key),))
+@dataclass(frozen=True)
+class _Param(Spec):
+    """A parameter value (see "Parameter values"): one value, a list, a range table or a random table."""
+
+    one: Spec
+    integer: bool
+
+    @property
+    def expected(self) -> str:
+        ranges = "a range table {min, max, step}, " if self.integer else ""
+        return f"{self.one.expected}, a list of them, {ranges}or a table {{random = ...}}"
+
+    def check(self, value: Any, path: str) -> _Values | _Random:
+        one, distinct = self.one, Array(self.one, min_len=1, unique=True)
+        if isinstance(value, list):
+            return _Values(distinct.check(value, path))
+        if not isinstance(value, dict):
+            return _Values((one.check(value, path),))
+        if "random" in value:
+            t = Tagged("random", {
+                "uniform": Table({"random": Str(), "min": Key(one, required=True), "max": Key(one, required=True)}),
+                "choice": Table({"random": Str(), "values": Key(distinct, required=True)}),
+            }).check(value, path)  # fmt: skip
+            if t["random"] == "choice":
+                return _Random("choice", values=t["values"])
+            return _Random("int-uniform" if self.integer else "float-uniform", *_min_max(t, path))
+        if not self.integer:
+            raise Invalid(path, f"{self.expected} (a range table needs integers)", describe(value))
+        t = Table({"min": Key(one, required=True), "max": Key(one, required=True),
+                   "step": Key(Int(lo=1), default=1)}).check(value, path)  # fmt: skip
+        lo, hi = _min_max(t, path)
+        return _Values(tuple(range(lo, hi + 1, t["step"])))
 
 
-def _qf(v: object, key: str) -> int:
-    return _int(v, key, 1, 100)
+_PAIR = Array(Int(0, 7), length=2, what="a pair [dy, dx] of integers in 0..7")
+_NAMED_SHIFTS = {
+    "grid": _Values(_ALL_SHIFTS),
+    "grid-nonaligned": _Values(_NONALIGNED),
+    "random": _Random("choice", values=_ALL_SHIFTS),
+    "random-nonaligned": _Random("choice", values=_NONALIGNED),
+}
 
 
-def _shift_spec(v: object, key: str) -> _Values | _Random:
-    named = {
-        "grid": _Values(_ALL_SHIFTS),
-        "grid-nonaligned": _Values(_NONALIGNED),
-        "random": _Random("choice", values=_ALL_SHIFTS),
-        "random-nonaligned": _Random("choice", values=_NONALIGNED),
-    }
-    if isinstance(v, str):
-        return named[_str(v, key, tuple(named))]
-    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-        return _Values((_pair(v, key, 0, 7),))
-    if isinstance(v, dict) and v.get("random") == "uniform":
-        raise _err(f"{key}.random", "use \"random\" or {random = \"choice\", values = [...]} for shifts")
-    if isinstance(v, (list, dict)):
-        return _param_spec(v, key, lambda x, k: _pair(x, k, 0, 7), integer=True)
-    raise _err(key, f"expected [dy, dx], a list of pairs, 'grid', 'random' or a table, got {_show(v)}")
+@dataclass(frozen=True)
+class _Shift(Spec):
+    """``[dy, dx]``, a list of pairs, a named set of shifts or a ``{random = "choice", ...}`` table."""
+
+    @property
+    def expected(self) -> str:
+        return "[dy, dx], a list of pairs, 'grid', 'random' or a table"
+
+    def check(self, value: Any, path: str) -> _Values | _Random:
+        if isinstance(value, str):
+            return _NAMED_SHIFTS[Str(tuple(_NAMED_SHIFTS)).check(value, path)]
+        if isinstance(value, list) and len(value) == 2 and not any(isinstance(v, (list, dict)) for v in value):
+            return _Values((_PAIR.check(value, path),))
+        if isinstance(value, dict) and value.get("random") == "uniform":
+            raise Invalid(f"{path}.random", "'choice' (or shift = \"random\") for shifts", "'uniform'")
+        if isinstance(value, (list, dict)):
+            return _Param(_PAIR, integer=True).check(value, path)
+        raise self.fail(value, path)
+
+
+# --- the schema ---------------------------------------------------------------------------------------------
+
+_PROB = Key(Num(0, 1), default=1.0)
+_SIZE = Array(Int(lo=1), length=2, what="a pair [height, width] of integers >= 1")
+_STAGE = Tagged("op", {
+    "jpeg": Table({"op": Str(), "prob": _PROB, "qf": Key(_Param(Int(1, 100), integer=True), required=True)}),
+    "shift": Table({"op": Str(), "prob": _PROB, "shift": Key(_Shift(), required=True)}),
+    "crop": Table({"op": Str(), "prob": _PROB, "size": Key(_SIZE, required=True),
+                   "position": Str(("top-left", "center", "random")),
+                   "offset": Array(Int(lo=0), length=2, what="a pair [top, left] of integers >= 0")},
+                  exclusive=(("offset", "position"),)),
+    "resize": Table({"op": Str(), "prob": _PROB, "size": _SIZE,
+                     "scale": _Param(Num(0, lo_open=True), integer=False),
+                     "method": Key(Str(RESIZE_METHODS), default="bicubic")}, one_of=(("size", "scale"),)),
+})  # fmt: skip
+_RECIPE = Table({
+    "name": Str(),
+    "description": Key(Str(), default=""),
+    "seed": Key(Int(lo=0), default=0),
+    "color": Key(Str(("gray", "rgb")), required=True),
+    "repeat": Key(Int(lo=1), default=1),
+    "source": Key(Table({"path": Str(), "glob": Str(), "limit": Int(lo=1)}, what="a table with 'path'"),
+                  required=True),
+    "encoder": Key(Table({"backend": Key(Str(BACKENDS), default="pillow"), "version": Str(),
+                          "subsampling": Key(Str(SUBSAMPLINGS), default="4:2:0")}),
+                   default={"backend": "pillow", "subsampling": "4:2:0"}),
+    "output": Key(Table({"layout": Key(Str(LAYOUTS), default="flat")}), default={"layout": "flat"}),
+    "stages": Key(Array(_STAGE, min_len=1, what="a non-empty array of [[stages]] tables"), required=True),
+})  # fmt: skip
 
 
 # --- stage specifications ----------------------------------------------------------------------------------
@@ -282,47 +245,12 @@ class _StageSpec:
         return [(n, p.values) for n, p in self.params.items() if isinstance(p, _Values) and len(p.values) > 1]
 
 
-def _parse_stage(t: object, i: int) -> _StageSpec:
-    key = f"stages[{i}]"
-    t = _table(t, key)
-    if "op" not in t:
-        raise _err(f"{key}.op", f"missing (required; one of {', '.join(_STAGE_KEYS)})")
-    op = _str(t["op"], f"{key}.op", tuple(_STAGE_KEYS))
-    _check_keys(t, _STAGE_KEYS[op], key)
-    prob = 1.0
-    if "prob" in t:
-        prob = _num(t["prob"], f"{key}.prob", positive=False)
-        if not 0 <= prob <= 1:
-            raise _err(f"{key}.prob", f"{prob} is outside 0..1")
-    params: dict[str, Any] = {}
-
-    def need(name: str) -> object:
-        if name not in t:
-            raise _err(f"{key}.{name}", "missing (required)")
-        return t[name]
-
-    if op == "jpeg":
-        params["qf"] = _param_spec(need("qf"), f"{key}.qf", _qf, integer=True)
-    elif op == "shift":
-        params["shift"] = _shift_spec(need("shift"), f"{key}.shift")
-    elif op == "crop":
-        params["size"] = _pair(need("size"), f"{key}.size", 1)
-        if "offset" in t and "position" in t:
-            raise _err(f"{key}.offset", "give either 'offset' or 'position', not both")
-        if "offset" in t:
-            params["offset"] = _pair(t["offset"], f"{key}.offset", 0)
-        else:
-            positions = ("top-left", "center", "random")
-            params["position"] = _str(t.get("position", "top-left"), f"{key}.position", positions)
-    else:
-        if ("size" in t) == ("scale" in t):
-            raise _err(f"{key}.size", "give exactly one of 'size' or 'scale'")
-        if "size" in t:
-            params["size"] = _pair(t["size"], f"{key}.size", 1)
-        else:
-            params["scale"] = _param_spec(t["scale"], f"{key}.scale", lambda x, k: _num(x, k), integer=False)
-        params["method"] = _str(t.get("method", "bicubic"), f"{key}.method", RESIZE_METHODS)
-    return _StageSpec(op, key, prob, params)
+def _stage_spec(t: dict[str, Any], i: int) -> _StageSpec:
+    """A checked ``[[stages]]`` table (defaults filled in) as the parameters :func:`_resolve` needs."""
+    params = {k: v for k, v in t.items() if k not in ("op", "prob")}
+    if t["op"] == "crop" and "offset" not in params:
+        params.setdefault("position", "top-left")
+    return _StageSpec(t["op"], f"stages[{i}]", t["prob"], params)
 
 
 # --- samples ------------------------------------------------------------------------------------------------
@@ -361,17 +289,18 @@ def _resolve(spec: _StageSpec, choice: dict[str, Any], rng: np.random.Generator,
     if spec.op == "shift":
         dy, dx = value("shift")
         if dy >= h or dx >= w:
-            raise _err(f"{spec.key}.shift", f"shift ({dy}, {dx}) leaves nothing of {image} ({h}x{w} at this stage)")
+            raise _err(f"{spec.key}.shift", f"a shift that leaves something of {image} ({h}x{w} at this stage)",
+                       f"({dy}, {dx})")
         return ShiftStage(dy, dx), h - dy, w - dx
     if spec.op == "crop":
         ch, cw = spec.params["size"]
         if ch > h or cw > w:
-            raise _err(f"{spec.key}.size", f"crop {ch}x{cw} does not fit {image} ({h}x{w} at this stage)")
+            raise _err(f"{spec.key}.size", f"a crop that fits {image} ({h}x{w} at this stage)", f"{ch}x{cw}")
         if "offset" in spec.params:
             top, left = spec.params["offset"]
             if top + ch > h or left + cw > w:
-                msg = f"crop {ch}x{cw} at ({top}, {left}) does not fit {image} ({h}x{w} at this stage)"
-                raise _err(f"{spec.key}.offset", msg)
+                fits = f"a crop that fits {image} ({h}x{w} at this stage)"
+                raise _err(f"{spec.key}.offset", fits, f"{ch}x{cw} at ({top}, {left})")
         elif spec.params["position"] == "center":
             top, left = (h - ch) // 2, (w - cw) // 2
         elif spec.params["position"] == "random":
@@ -473,8 +402,8 @@ class Recipe:
                     rep = f"__r{r}" if self.repeat > 1 else ""
                     sample_id = f"{stem}{rep}__{chain}"
                     if sample_id in ids:
-                        msg = f"two samples would share the id {sample_id!r} (images with the same stem?)"
-                        raise _err("source", msg)
+                        clash = f"two samples with the id {sample_id!r} (images with the same stem?)"
+                        raise _err("source", "one sample per id", clash)
                     ids.add(sample_id)
                     if self.layout == "flat":
                         lq, hq = f"lq/{sample_id}.jpg", f"hq/{sample_id}.png"
@@ -496,8 +425,13 @@ def _list_sources(source_dir: Path, glob: str | None, limit: int | None) -> list
             if not paths:
                 raise ImageReadError(f"{source_dir}: no file matches {glob!r}")
     except ImageReadError as exc:
-        raise _err("source.path", str(exc)) from None
+        raise _source_error(exc) from None
     return paths[:limit] if limit is not None else paths
+
+
+def _source_error(exc: Exception) -> ConfigError:
+    """A source that cannot be listed or read: the file and its reason, as every image reader words them."""
+    return ConfigError(f"{_LABEL} 'source.path': {exc}")
 
 
 def load_recipe(path: str | Path, *, source: str | Path | None = None, seed: int | None = None) -> Recipe:
@@ -521,76 +455,45 @@ def load_recipe(path: str | Path, *, source: str | Path | None = None, seed: int
     ------
     ConfigError
         Unreadable file, not a regular file, larger than 1 MiB
-        (:data:`jpegbench.codec.MAX_TOML_BYTES`), invalid TOML, unknown key,
+        (:data:`jpegbench._config.MAX_TOML_BYTES`), invalid TOML, unknown key,
         wrong type, value out of range, unreadable or too small source image;
         the message names the key.
     """
     p = Path(path)
-    try:
-        text = read_toml_bytes(p)
-    except OSError as exc:
-        raise ConfigError(f"recipe {p}: cannot read ({exc.strerror or exc})") from None
-    except ConfigError as exc:
-        raise ConfigError(f"recipe {exc}") from None
-    try:
-        data = tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"recipe {p}: invalid TOML ({exc})") from None
+    data, text = load_toml(p, what="recipe")
     return _build(data, text=text, path=p, source=source, seed=seed)
 
 
 def _build(data: dict, *, text: bytes, path: Path, source: str | Path | None, seed: int | None) -> Recipe:
-    _check_keys(data, _TOP_KEYS, "")
-    name = _str(data.get("name", path.stem), "name")
-    description = _str(data.get("description", ""), "description")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"seed override must be an integer >= 0, got {seed!r}")
-        seed = int(seed)
-    else:
-        seed = _int(data.get("seed", 0), "seed", 0)
-    if "color" not in data:
-        raise _err("color", "missing (required; 'gray' or 'rgb')")
-    color = _str(data["color"], "color", ("gray", "rgb"))
-    repeat = _int(data.get("repeat", 1), "repeat", 1)
-
-    if "source" not in data:
-        raise _err("source", "missing (required table with 'path')")
-    src = _table(data["source"], "source")
-    _check_keys(src, ("path", "glob", "limit"), "source")
-    glob = _str(src["glob"], "source.glob") if "glob" in src else None
-    limit = _int(src["limit"], "source.limit", 1) if "limit" in src else None
+    r = validate(data, _RECIPE, label=_LABEL)
+    name, description, color, repeat = r.get("name", path.stem), r["description"], r["color"], r["repeat"]
+    seed = int(seed) if seed is not None else r["seed"]
+    src = r["source"]
+    glob, limit = src.get("glob"), src.get("limit")
     if source is not None:
         source_dir = Path(source).resolve()
     else:
         if "path" not in src:
-            raise _err("source.path", "missing (required)")
-        sp = Path(_str(src["path"], "source.path")).expanduser()
+            raise _err("source.path", "a string (required)", "nothing")
+        sp = Path(src["path"]).expanduser()
         source_dir = (sp if sp.is_absolute() else path.resolve().parent / sp).resolve()
 
-    enc = _table(data.get("encoder", {}), "encoder")
-    _check_keys(enc, ("backend", "version", "subsampling"), "encoder")
-    backend = _str(enc.get("backend", "pillow"), "encoder.backend", BACKENDS)
-    version = _str(enc["version"], "encoder.version") if "version" in enc else None
-    subsampling = _str(enc.get("subsampling", "4:2:0"), "encoder.subsampling", SUBSAMPLINGS)
+    backend, version, subsampling = r["encoder"]["backend"], r["encoder"].get("version"), r["encoder"]["subsampling"]
     try:
         encoder_info(backend, version)
     except InputError as exc:
-        raise _err("encoder.version", str(exc)) from None
+        raise ConfigError(f"{_LABEL} 'encoder.version': {exc}") from None
+    layout = r["output"]["layout"]
 
-    out = _table(data.get("output", {}), "output")
-    _check_keys(out, ("layout",), "output")
-    layout = _str(out.get("layout", "flat"), "output.layout", LAYOUTS)
-
-    if "stages" not in data:
-        raise _err("stages", "missing (required array of [[stages]] tables)")
     raw = data["stages"]
-    if not isinstance(raw, list) or not raw:
-        raise _err("stages", f"expected a non-empty array of tables, got {_show(raw)}")
-    specs = [_parse_stage(t, i) for i, t in enumerate(raw)]
+    specs = [_stage_spec(t, i) for i, t in enumerate(r["stages"])]
     last = specs[-1]
     if last.op != "jpeg" or last.prob < 1:
-        raise _err(f"{last.key}.op", "the last stage must be an op = \"jpeg\" stage applied always (prob = 1)")
+        raise _err(f"{last.key}.op", 'op = "jpeg" applied always (prob = 1) as the last stage',
+                   f"op = {last.op!r}, prob = {last.prob:g}")
 
     paths = _list_sources(source_dir, glob, limit)
     shas, shapes = [], []
@@ -598,7 +501,7 @@ def _build(data: dict, *, text: bytes, path: Path, source: str | Path | None, se
         try:
             x = read_image(q)  # full decode: truncated files fail here, before any work
         except (ImageReadError, ImageTooLargeError) as exc:
-            raise _err("source.path", str(exc)) from None
+            raise _source_error(exc) from None
         shas.append(sha256_file(q))
         shapes.append(x.shape[:2])
     recipe = Recipe(

@@ -33,7 +33,7 @@ import numpy as np
 H, W = 40, 48
 SMALL_LIMIT = 1000  # JPEGBENCH_MAX_PIXELS of the decompression-bomb case (the image has 1920 pixels)
 HUGE_FILE = 2 * 2**30  # a sparse file over the default JPEGBENCH_MAX_FILE_BYTES (512 MiB)
-TOML_LIMIT = 2**20  # jpegbench.codec.MAX_TOML_BYTES: recipes and training configs
+TOML_LIMIT = 2**20  # jpegbench._config.MAX_TOML_BYTES: recipes and training configs
 
 
 def base_rgb(seed: int = 0) -> np.ndarray:
@@ -384,7 +384,7 @@ IMAGE_CASES: tuple[ImageCase, ...] = (
 MIN_SIZE_MESSAGES = {
     "restore": r"smaller than the minimum 8x8",
     "train": r"smaller than the minimum 16x16",
-    "synth": r"crop 8x8 does not fit",
+    "synth": r"expected a crop that fits .*, got 8x8",
     "estimate": r"(smaller than the minimum|at least) 16x16",
 }
 
@@ -430,12 +430,15 @@ COMMAND_CASES: tuple[CommandCase, ...] = (
                 "(cannot|not a directory|Not a directory)"),
     CommandCase("output-under-a-file", "report", "--out FILE/sub", "(cannot|not a directory|Not a directory)"),
     # recipes (synth)
-    CommandCase("recipe-wrong-type", "synth", "qf = \"fifty\"", r"stages\[1\]\.qf.*expected an integer"),
-    CommandCase("recipe-unknown-key", "synth", "a misspelt key (colour)", "'colour': unknown key"),
-    CommandCase("recipe-out-of-range", "synth", "qf = 101", r"stages\[1\]\.qf.*101 is outside 1\.\.100"),
+    CommandCase("recipe-wrong-type", "synth", "qf = \"fifty\"",
+                r"stages\[1\]\.qf': expected an integer in 1\.\.100, got string 'fifty'"),
+    CommandCase("recipe-unknown-key", "synth", "a misspelt key (colour)",
+                "'colour': expected one of the keys .*, got an unknown key"),
+    CommandCase("recipe-out-of-range", "synth", "qf = 101",
+                r"stages\[1\]\.qf': expected an integer in 1\.\.100, got 101"),
     CommandCase("recipe-invalid-toml", "synth", "not TOML", "invalid TOML"),
     CommandCase("recipe-binary", "synth", "a JPEG given as the recipe", "invalid TOML"),
-    CommandCase("recipe-empty", "synth", "an empty recipe", "'color': missing"),
+    CommandCase("recipe-empty", "synth", "an empty recipe", r"'color': expected .* \(required\), got nothing"),
     CommandCase("recipe-too-large", "synth", "a valid recipe padded to 2 MiB (over MAX_TOML_BYTES, 1 MiB)",
                 f"over the limit of {TOML_LIMIT} bytes for TOML files"),
     CommandCase("recipe-fifo", "synth", "a named pipe as the recipe (reading it would block)", "not a regular file"),

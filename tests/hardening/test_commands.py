@@ -298,7 +298,7 @@ def test_every_command_case_has_a_setup():
 
 
 def test_toml_limit_of_the_cases_is_the_library_one():
-    from jpegbench.codec import MAX_TOML_BYTES
+    from jpegbench._config import MAX_TOML_BYTES
 
     assert TOML_LIMIT == MAX_TOML_BYTES
 

@@ -201,7 +201,7 @@ def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path):
     _start_then_kill(cmd, lambda: (out / "last.pt").is_file(), "the first checkpoint", tmp_path / "killed.log")
     killed_at = _state(out / "last.pt")["training"]["step"]
     assert 3 <= killed_at < 24, "the kill did not interrupt the run"
-    assert (out / ".lock").is_file()  # left by the killed run; its process is gone, so the rerun takes it over
+    assert (out / ".lock").is_file()  # left by the killed run, whose lock the kernel released: the rerun locks it again
     kept = [row for row in _read_log(out / "log.csv") if int(row["step"]) <= killed_at]
 
     r = _run(*cmd)

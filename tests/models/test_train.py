@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from jpegbench._lock import DirLock
 from jpegbench.codec import jpeg_roundtrip, write_png
 from jpegbench.errors import ConfigError, InputError, LockError
 from jpegbench.models.train import LOG_COLUMNS, TrainConfig, check_not_test_data, export_weights, load_config, train
@@ -201,8 +201,7 @@ def test_a_huge_training_state_is_refused_before_reading(image_dir, tmp_path):
 def test_a_locked_output_folder_is_refused(image_dir, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / ".lock").write_text(f"1 {socket.gethostname()}\n")  # pid 1 is always alive
-    with pytest.raises(LockError, match="in use by another jpegbench run"):
+    with DirLock(out), pytest.raises(LockError, match="in use by another jpegbench run"):  # held as by a live run
         train(tiny_config(image_dir), out, progress=False, device="cpu")
 
 

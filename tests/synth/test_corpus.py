@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from jpegbench.codec import decode, read_image, sha256_file
+from jpegbench._fs import sha256_file
+from jpegbench.codec import decode, read_image
 from jpegbench.errors import CorpusError, LockError
 from jpegbench.synth import (
     MANIFEST_COLUMNS,
@@ -156,7 +157,7 @@ def test_sigkill_then_resume_equals_uninterrupted(image_folder, write_recipe, tm
                 pass
     assert journal
     kept = {r["lq_path"]: os.stat(out / r["lq_path"]).st_mtime_ns for r in journal}
-    df = synthesize(recipe, out, progress=False)  # the dead run's lock is stale
+    df = synthesize(recipe, out, progress=False)  # the kernel released the dead run's lock
     assert df.equals(ref)
     assert all(os.stat(out / p).st_mtime_ns == t for p, t in kept.items())  # finished samples are reused
     assert (out / "manifest.parquet").read_bytes() == (tmp_path / "ref" / "manifest.parquet").read_bytes()
@@ -174,19 +175,24 @@ def test_second_concurrent_run_gets_lock_error(tiny, tmp_path):
 
 
 def test_lock_of_a_live_process_and_of_a_dead_one(tiny, tmp_path):
-    import socket
-
+    """A run holding the lock keeps synth out; once it is killed (SIGKILL) the kernel has released it."""
     out = tmp_path / "corpus"
     out.mkdir()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from jpegbench._lock import DirLock; DirLock(sys.argv[1]).acquire(); "
+         "print('locked', flush=True); time.sleep(300)", str(out)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     try:
-        (out / ".lock").write_text(f"{sleeper.pid} {socket.gethostname()}\n")
-        with pytest.raises(LockError, match=str(sleeper.pid)):
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockError, match=f"pid/host {holder.pid} "):
             synthesize(tiny, out, progress=False)
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    synthesize(tiny, out, progress=False)  # now stale: taken over
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert (out / ".lock").exists()  # the dead holder's file stays, its lock does not
+    synthesize(tiny, out, progress=False)
     assert not (out / ".lock").exists()
 
 
@@ -239,13 +245,19 @@ def test_invalid_recipe_fails_before_any_work(image_folder, write_recipe, tmp_pa
 
     image_folder(2)
     bad = write_recipe(RECIPE.format(color="gray").replace("qf = 30", "qf = 101"))
-    with pytest.raises(ConfigError, match=r"'stages\[2\].qf': 101 is outside 1..100"):
+    with pytest.raises(ConfigError, match=r"'stages\[2\].qf': expected an integer in 1\.\.100, got 101"):
         synthesize(bad, tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
 
 
-def test_progress_bar_is_optional(tiny, tmp_path, capsys):
+def test_progress_bar_is_optional(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("JPEGBENCH_PROGRESS", raising=False)
     synthesize(tiny, tmp_path / "a", progress=True)  # stderr is not a terminal here: no bar
+    assert "synth tiny" not in capsys.readouterr().err
+    monkeypatch.setenv("JPEGBENCH_PROGRESS", "1")  # asked for: a bar in redirected output too
+    synthesize(tiny, tmp_path / "b", progress=True)
+    assert "synth tiny" in capsys.readouterr().err
+    synthesize(tiny, tmp_path / "c", progress=False)  # --quiet wins
     assert "synth tiny" not in capsys.readouterr().err
 
 

@@ -115,21 +115,48 @@ def _mutate(old: str, new: str) -> str:
 @pytest.mark.parametrize(
     "old,new,message",
     [
-        ('color = "gray"', 'colour = "gray"', "recipe key 'colour': unknown key"),
-        ('qf = [20, 60]', 'qff = [20, 60]', "recipe key 'stages[0].qff': unknown key"),
-        ('qf = [20, 60]', 'qf = [0, 60]', "recipe key 'stages[0].qf': 0 is outside 1..100"),
-        ('qf = 30', 'qf = 101', "recipe key 'stages[2].qf': 101 is outside 1..100"),
-        ('shift = [3, 5]', 'shift = [8, 0]', "recipe key 'stages[1].shift': (8, 0) is outside 0..7"),
-        ('seed = 1', 'seed = "one"', "recipe key 'seed': expected an integer, got string 'one'"),
-        ('qf = 30', 'qf = "high"', "recipe key 'stages[2].qf': expected an integer, got string 'high'"),
-        ('qf = 30', 'qf = 30.5', "recipe key 'stages[2].qf': expected an integer, got float 30.5"),
-        ('color = "gray"', 'color = "cmyk"', "recipe key 'color': 'cmyk' is not one of 'gray', 'rgb'"),
+        ('color = "gray"', 'colour = "gray"', "recipe key 'colour': expected one of the keys color, description, "),
+        ('qf = [20, 60]', 'qff = [20, 60]', "recipe key 'stages[0].qff': expected one of the keys op, prob, qf, got an"
+                                            " unknown key"),
+        ('qf = [20, 60]', 'qf = [0, 60]', "recipe key 'stages[0].qf[0]': expected an integer in 1..100, got 0"),
+        ('qf = 30', 'qf = 101', "recipe key 'stages[2].qf': expected an integer in 1..100, got 101"),
+        ('shift = [3, 5]', 'shift = [8, 0]', "recipe key 'stages[1].shift': expected a pair [dy, dx] of integers in"
+                                             " 0..7, got [8, 0]"),
+        ('seed = 1', 'seed = "one"', "recipe key 'seed': expected an integer >= 0, got string 'one'"),
+        ('qf = 30', 'qf = "high"', "recipe key 'stages[2].qf': expected an integer in 1..100, got string 'high'"),
+        ('qf = 30', 'qf = 30.5', "recipe key 'stages[2].qf': expected an integer in 1..100, got float 30.5"),
+        ('color = "gray"', 'color = "cmyk"', "recipe key 'color': expected one of 'gray', 'rgb', got 'cmyk'"),
+        ('color = "gray"', '', "recipe key 'color': expected one of 'gray', 'rgb' (required), got nothing"),
         ('path = "src"', 'path = "nowhere"', "recipe key 'source.path':"),
-        ('path = "src"', 'glob = "*.png"', "recipe key 'source.path': missing"),
-        ('op = "shift"', 'op = "blur"', "recipe key 'stages[1].op': 'blur' is not one of"),
-        ('qf = [20, 60]', 'qf = [20, 20]', "recipe key 'stages[0].qf': value 20 is listed twice"),
-        ('qf = [20, 60]', 'qf = {random = "uniform", min = 60, max = 20}', "recipe key 'stages[0].qf': min 60"),
+        ('path = "src"', 'glob = "*.png"', "recipe key 'source.path': expected a string (required), got nothing"),
+        ('op = "shift"', 'op = "blur"', "recipe key 'stages[1].op': expected one of 'jpeg', 'shift', 'crop', "
+                                        "'resize', got 'blur'"),
+        ('qf = [20, 60]', 'qf = [20, 20]', "recipe key 'stages[0].qf': expected distinct values, got 20 twice"),
+        ('qf = [20, 60]', 'qf = []', "recipe key 'stages[0].qf': expected a non-empty array of values, each an "
+                                     "integer in 1..100, got array []"),
+        ('qf = [20, 60]', 'qf = {random = "uniform", min = 60, max = 20}', "recipe key 'stages[0].qf': expected "
+                                                                           "min <= max, got min 60 > max 20"),
+        ('qf = [20, 60]', 'qf = {random = "gauss", min = 1, max = 2}', "recipe key 'stages[0].qf.random': expected "
+                                                                      "one of 'uniform', 'choice', got 'gauss'"),
+        ('qf = [20, 60]', 'qf = {min = 10, max = 50, step = 0}', "recipe key 'stages[0].qf.step': expected an "
+                                                                 "integer >= 1, got 0"),
+        ('qf = [20, 60]', 'qf = [20, 60]\nprob = 1.5', "recipe key 'stages[0].prob': expected a number in 0..1, "
+                                                       "got 1.5"),
+        ('shift = [3, 5]', 'shift = {random = "uniform", min = 0, max = 7}', "recipe key 'stages[1].shift.random': "
+                                                                            "expected 'choice'"),
+        ('shift = [3, 5]', 'shift = "diagonal"', "recipe key 'stages[1].shift': expected one of 'grid', "),
         ('qf = 30', 'qf = 30\n[encoder]\nbackend = "opencv"', "recipe key 'encoder.backend'"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "crop"\nsize = [8, 8]\noffset = [0, 0]\nposition = "center"',
+         "recipe key 'stages[1].offset': expected only one of 'offset' or 'position', got 'offset' and 'position'"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "resize"\nmethod = "area"',
+         "recipe key 'stages[1].size': expected one of 'size' or 'scale', got neither"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "resize"\nscale = {min = 1, max = 2}',
+         "recipe key 'stages[1].scale': expected a number > 0, a list of them, or a table {random = ...} (a range "
+         "table needs integers), got table"),
+        ('op = "shift"\nshift = [3, 5]', 'op = "resize"\nscale = inf',
+         "recipe key 'stages[1].scale': expected a number > 0, got inf"),  # was accepted, then failed in resize
+        ('qf = 30', 'qf = 30\n[output]\nlayout = "tree"', "recipe key 'output.layout': expected one of "
+                                                                "'flat', 'by-chain', got 'tree'"),
     ],
 )
 def test_validation_errors_name_the_key(image_folder, write_recipe, old, new, message):
@@ -144,13 +171,15 @@ def test_validation_errors_name_the_key(image_folder, write_recipe, old, new, me
 def test_crop_larger_than_image(image_folder, write_recipe):
     image_folder(2, height=48, width=40)
     p = write_recipe(BASE.replace("[[stages]]", '[[stages]]\nop = "crop"\nsize = [48, 64]\n\n[[stages]]', 1))
-    with pytest.raises(ConfigError, match=r"^recipe key 'stages\[0\].size': crop 48x64 does not fit img000.png \(48x40"):
+    with pytest.raises(ConfigError, match=r"^recipe key 'stages\[0\].size': expected a crop that fits "
+                                          r"img000.png \(48x40 at this stage\), got 48x64"):
         load_recipe(p)
 
 
 def test_last_stage_must_be_jpeg(image_folder, write_recipe):
     image_folder(1)
-    with pytest.raises(ConfigError, match=r"'stages\[1\].op': the last stage must be"):
+    with pytest.raises(ConfigError, match=r"'stages\[1\].op': expected op = \"jpeg\" applied always \(prob = 1\) "
+                                          r"as the last stage, got op = 'shift', prob = 1"):
         load_recipe(write_recipe('color = "gray"\n[source]\npath = "src"\n[[stages]]\nop = "jpeg"\nqf = 5\n'
                                  '[[stages]]\nop = "shift"\nshift = [1, 1]\n'))
 
