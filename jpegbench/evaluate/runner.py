@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -43,6 +42,7 @@ from jpegbench import __version__
 from jpegbench._fs import ensure_dir
 from jpegbench.codec import to_gray
 from jpegbench._fs import remove_stale_parts
+from jpegbench._progress import progress_bar
 from jpegbench.errors import InputError, JpegbenchError, ResultsError
 from jpegbench.estimate.api import ESTIMATORS
 from jpegbench.estimate.cache import CurveCache
@@ -184,7 +184,7 @@ def evaluate(
         Dominant-QF estimator for ``qf_estimated`` and for ``fbcnn-d``
         (computed once per sample and shared).
     progress : bool, default True
-        tqdm progress bar on stderr.
+        Progress bar on stderr (the policy of :mod:`jpegbench._progress`).
     resume : bool, default True
         Keep and skip the (sample, method) rows already in ``out``; with
         False, ``out`` is overwritten and its sidecar files removed.
@@ -308,9 +308,7 @@ def evaluate(
                 write_results(table(), out_path, meta)
 
         pending = [r for r in manifest.to_dict("records") if any((str(r["sample_id"]), m) not in have for m in methods)]
-        from tqdm import tqdm
-
-        bar = tqdm(pending, desc="evaluate", unit="img", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+        bar = progress_bar(pending, progress=progress, desc="evaluate", unit="img")
         try:
             for k, row in enumerate(bar, 1):
                 sid = str(row["sample_id"])
