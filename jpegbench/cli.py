@@ -49,6 +49,14 @@ def _skip_summary(skipped: list[tuple[str, str]], *, skip_bad: bool = False) -> 
     return EXIT_OK if skip_bad else EXIT_SKIPPED
 
 
+def _scheduler_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster (needs jpegbench[dask]): the address of a running scheduler, "
+                        "e.g. tcp://10.0.0.5:8786 (reached within $JPEGBENCH_SCHEDULER_TIMEOUT s, default 10), "
+                        "or 'local' for a cluster of --workers processes on this machine; "
+                        "the output does not depend on it")
+
+
 def _limit_args(p: argparse.ArgumentParser) -> None:
     """``--max-pixels``: for every command that decodes images (applied in :func:`main`)."""
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
@@ -103,6 +111,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (the corpus does not depend on it)")
     p.add_argument("--seed", type=int, default=None, help="replace the recipe's seed")
     p.add_argument("--overwrite", action="store_true", help="replace a corpus of a different recipe in --out")
+    _scheduler_arg(p)
     _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -115,10 +124,12 @@ def _synth(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
-    start_workers_early(args.workers)  # the fork server boots while the recipe's sources are hashed
+    if args.scheduler is None:
+        start_workers_early(args.workers)  # the fork server boots while the recipe's sources are hashed
     recipe = load_recipe(args.recipe, source=args.source, seed=args.seed)
     out = Path(args.out) if args.out else Path("corpora") / recipe.name
-    df = synthesize(recipe, out, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite)
+    df = synthesize(recipe, out, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite,
+                    scheduler=args.scheduler)
     counts = ", ".join(f"{k} {v}" for k, v in df["regime"].value_counts().sort_index().items())
     print(f"wrote {len(df)} samples ({counts}) to {out}; manifest: {out / 'manifest.parquet'}")
     return EXIT_OK
@@ -137,6 +148,8 @@ def _estimate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="results table (.parquet or .csv)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout instead of lines")
     p.add_argument("--skip-bad", action="store_true", help="exit 0 even if some inputs were skipped")
+    _scheduler_arg(p)
+    p.add_argument("--workers", type=int, default=1, help="worker processes of --scheduler local (default 1)")
     _limit_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -149,7 +162,8 @@ def _estimate(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).suffix not in (".parquet", ".csv"):
         raise InputError(f"--out must end in .parquet or .csv, got {args.out}")
     run = estimate_inputs(args.inputs, estimator=args.estimator, backend=args.backend, device=args.device,
-                          save_curves=args.save_curves, progress=not args.quiet)
+                          save_curves=args.save_curves, progress=not args.quiet, scheduler=args.scheduler,
+                          workers=args.workers)
     if args.out:
         write_table(run.table, args.out)
         if args.save_curves and run.curves:
