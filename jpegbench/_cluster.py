@@ -158,9 +158,9 @@ def cluster_client(scheduler: Any, *, workers: int = 1, timeout: float | None = 
     import logging
 
     if scheduler == "local":
-        # No dashboard: it needs bokeh and a free port 8787, and nobody looks at it here.
+        # The scheduler's HTTP server on any free port: 8787 may be another cluster's (a warning, then a retry).
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster, set_as_default=False) as client:  # fmt: skip
             yield client
         return
