@@ -171,6 +171,21 @@ def test_synth_on_a_cluster_repairs_a_local_corpus(cluster, tmp_path):
     _assert_same_corpus(tmp_path / "ref", out)
 
 
+def test_a_worker_with_another_encoder_refuses_to_write(tmp_path):
+    from jpegbench.errors import CorpusError
+    from jpegbench.synth import load_recipe
+    from jpegbench.synth.corpus import _check_cluster_worker
+
+    recipe = load_recipe(_recipe(tmp_path, 1))
+    cfg = {"encoder": {"backend": recipe.backend, "version": recipe.version},
+           "encoder_info": dict(recipe.encoder_info), "jpegbench_version": __import__("jpegbench").__version__}
+    _check_cluster_worker(cfg)  # same versions: fine
+    with pytest.raises(CorpusError, match="same versions on every worker"):
+        _check_cluster_worker({**cfg, "encoder_info": {**cfg["encoder_info"], "encoder_version": "0.0-other"}})
+    with pytest.raises(CorpusError, match="same versions on every worker"):
+        _check_cluster_worker({**cfg, "jpegbench_version": "0.0"})
+
+
 def _synth_code(recipe: Path, out: Path, scheduler: str) -> list[str]:
     code = ("from jpegbench.synth import synthesize; "
             f"synthesize({str(recipe)!r}, {str(out)!r}, progress=False, scheduler={scheduler!r})")  # fmt: skip
@@ -230,7 +245,7 @@ def estimate_inputs_dir(tmp_path_factory):
     from jpegbench.synth import synthesize
 
     root = tmp_path_factory.mktemp("estimate")
-    recipe = _recipe(root, 2, size=64)
+    recipe = _recipe(root, 1, size=64)
     synthesize(recipe, root / "corpus", progress=False)
     loose = root / "loose"
     loose.mkdir()
@@ -246,7 +261,7 @@ def test_estimate_on_a_cluster_gives_the_local_table(client, estimate_inputs_dir
     inputs = [estimate_inputs_dir / "corpus", estimate_inputs_dir / "loose"]
     local = estimate_inputs(inputs, progress=False, save_curves=True)
     dask = estimate_inputs(inputs, progress=False, save_curves=True, scheduler=client)
-    assert len(local.table) == 8 + 2 and len(local.skipped) == 1
+    assert len(local.table) == 4 + 2 and len(local.skipped) == 1
     pd.testing.assert_frame_equal(dask.table.drop(columns="seconds"), local.table.drop(columns="seconds"))
     assert dask.skipped == local.skipped
     pd.testing.assert_frame_equal(dask.accuracy, local.accuracy)
@@ -258,14 +273,13 @@ def test_estimate_on_a_cluster_gives_the_local_table(client, estimate_inputs_dir
 def test_estimate_cli_with_a_local_cluster(estimate_inputs_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(estimate_inputs_dir)  # relative inputs: workers read them from the client's folder
     a, b = tmp_path / "local.parquet", tmp_path / "dask.parquet"
-    assert main(["estimate", "corpus", "loose", "--out", str(a), "--quiet", "--skip-bad"]) == 0
-    assert main(["estimate", "corpus", "loose", "--out", str(b), "--quiet", "--skip-bad",
-                 "--scheduler", "local", "--workers", "2"]) == 0  # fmt: skip
+    assert main(["estimate", "loose", "--out", str(a), "--quiet"]) == 1  # c.png skipped
+    assert main(["estimate", "loose", "--out", str(b), "--quiet", "--scheduler", "local", "--workers", "2"]) == 1
     ta, tb = pd.read_parquet(a), pd.read_parquet(b)
-    assert ta["path"].str.startswith(("corpus/", "loose/")).all()
+    assert list(ta["path"]) == ["loose/a.jpg", "loose/b.png"]
     pd.testing.assert_frame_equal(tb.drop(columns="seconds"), ta.drop(columns="seconds"))
-    out = capsys.readouterr().out
-    assert out.count("accuracy against the corpus manifest") == 2
+    err = capsys.readouterr().err
+    assert err.count("loose/c.png: not an image file") == 2 and "Traceback" not in err
 
 
 # -- bad input --------------------------------------------------------------------------------------------------

@@ -268,10 +268,31 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
 def _make_samples(specs: list[SampleSpec], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     from jpegbench.codec.limits import limits
 
+    if cfg.get("cluster"):
+        _check_cluster_worker(cfg)
     # Every decode in a worker (sources, and the JPEG re-reads of the chain)
     # runs under the parent's limits, not the worker's inherited environment.
     with limits(**cfg["limits"]):
         return [_make_sample(s, cfg) for s in specs]
+
+
+def _check_cluster_worker(cfg: dict[str, Any]) -> None:
+    """Refuse to write on a Dask worker whose jpegbench or encoder differs from the client's.
+
+    corpus.json records the client's versions; a worker with another
+    libjpeg build would write other bytes under that record.
+    """
+    from jpegbench import __version__
+    from jpegbench.codec import encoder_info
+
+    mine = encoder_info(cfg["encoder"]["backend"], cfg["encoder"]["version"]).as_dict()
+    if __version__ != cfg["jpegbench_version"] or mine != cfg["encoder_info"]:
+        import socket
+
+        raise CorpusError(
+            f"Dask worker on {socket.gethostname()} has jpegbench {__version__} with encoder {mine}, the client "
+            f"jpegbench {cfg['jpegbench_version']} with {cfg['encoder_info']}: install the same versions on every worker"
+        )
 
 
 def _init_worker() -> None:
@@ -450,7 +471,9 @@ def _run_cluster(todo: list[SampleSpec], cfg: dict[str, Any], client: Any, bar) 
 
     out = Path(cfg["out_dir"])
     # Absolute: workers do not share this process's working directory.
-    cfg = {**cfg, "cluster": True, "out_dir": str(out.resolve())}
+    from jpegbench import __version__
+
+    cfg = {**cfg, "cluster": True, "out_dir": str(out.resolve()), "jpegbench_version": __version__}
     chunks = _chunks(todo, n_threads(client))
 
     def arrived(i: int, rows: list[dict[str, Any]]) -> None:
