@@ -171,6 +171,17 @@ def test_synth_on_a_cluster_repairs_a_local_corpus(cluster, tmp_path):
     _assert_same_corpus(tmp_path / "ref", out)
 
 
+def test_a_task_error_reaches_the_caller_as_raised(client, tmp_path):
+    from jpegbench.errors import CorpusError
+    from jpegbench.synth import load_recipe, synthesize
+
+    recipe = load_recipe(_recipe(tmp_path, 2))
+    (tmp_path / "src" / "img001.png").write_bytes((tmp_path / "src" / "img000.png").read_bytes())
+    with pytest.raises(CorpusError, match="changed since the recipe was loaded"):
+        synthesize(recipe, tmp_path / "out", progress=False, scheduler=client)
+    assert not (tmp_path / "out" / "manifest.parquet").exists()
+
+
 def test_a_worker_with_another_encoder_refuses_to_write(tmp_path):
     from jpegbench.errors import CorpusError
     from jpegbench.synth import load_recipe
