@@ -38,7 +38,9 @@ from jpegbench.errors import ClusterError, InputError
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["cluster_client", "is_client", "check_scheduler", "connect_timeout", "run_tasks", "worker_cache", "n_threads"]
+__all__ = [
+    "cluster_client", "is_client", "check_scheduler", "connect_timeout", "run_tasks", "worker_cache", "n_threads",
+]  # fmt: skip
 
 #: Seconds to reach a scheduler (and to see its first worker) unless ``$JPEGBENCH_SCHEDULER_TIMEOUT`` says otherwise.
 DEFAULT_TIMEOUT_S = 10.0
@@ -105,6 +107,7 @@ def _probe(address: str, timeout: float) -> None:
     connection does not.
     """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from distributed.comm import connect
 
@@ -112,8 +115,9 @@ def _probe(address: str, timeout: float) -> None:
         comm = await connect(address, timeout=timeout)
         await comm.close()
 
-    try:
-        asyncio.run(reach())
+    try:  # in a thread of its own: the caller may be running an event loop (a notebook)
+        with ThreadPoolExecutor(1) as ex:
+            ex.submit(asyncio.run, reach()).result()
     except (OSError, asyncio.TimeoutError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({_one_line(exc)})") \
             from None  # fmt: skip

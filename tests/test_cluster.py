@@ -321,6 +321,30 @@ def test_unreachable_scheduler_fails_within_the_timeout_and_writes_nothing(tmp_p
     assert _tree(tmp_path) == before and not out.exists()
 
 
+def test_a_scheduler_without_workers_is_refused(tmp_path, monkeypatch):
+    from jpegbench.synth import synthesize
+
+    recipe = _recipe(tmp_path, 1)
+    monkeypatch.setenv("JPEGBENCH_SCHEDULER_TIMEOUT", "1")
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as empty:  # fmt: skip
+        with pytest.raises(ClusterError, match="has no worker .* start some with `dask worker"):
+            synthesize(recipe, tmp_path / "out", progress=False, scheduler=empty.scheduler_address)
+    assert not (tmp_path / "out").exists()
+
+
+def test_connecting_from_a_running_event_loop(client, cluster):
+    import asyncio
+
+    from jpegbench._cluster import cluster_client
+
+    async def inside() -> int:  # as in a notebook, whose cells run inside an event loop
+        with cluster_client(cluster.scheduler_address) as c:
+            return len(c.nthreads())
+
+    assert asyncio.run(inside()) == 2
+
+
 @pytest.mark.parametrize("command", ["synth", "estimate"])
 def test_local_scheduler_with_zero_workers_is_refused(tmp_path, capsys, command):
     recipe = _recipe(tmp_path, 2)

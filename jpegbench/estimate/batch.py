@@ -93,7 +93,9 @@ def _estimate_batch(items: list[tuple[Path, dict[str, Any]]], opts: dict[str, An
         return [_estimate_one(path, truth, opts) for path, truth in items]
 
 
-def _estimate_cluster(items, opts, client, bar) -> list[tuple[str, Any, Any]]:
+def _estimate_cluster(
+    items: list[tuple[Path, dict[str, Any]]], opts: dict[str, Any], client: Any, bar: Any
+) -> list[tuple[str, Any, Any]]:
     """:func:`_estimate_one` of every item on the cluster, in input order (batches of images are the tasks)."""
     import math
 

@@ -291,7 +291,8 @@ def _check_cluster_worker(cfg: dict[str, Any]) -> None:
 
         raise CorpusError(
             f"Dask worker on {socket.gethostname()} has jpegbench {__version__} with encoder {mine}, the client "
-            f"jpegbench {cfg['jpegbench_version']} with {cfg['encoder_info']}: install the same versions on every worker"
+            f"jpegbench {cfg['jpegbench_version']} with {cfg['encoder_info']}: "
+            "install the same versions on every worker"
         )
 
 
@@ -625,7 +626,8 @@ def synthesize(
     if scheduler is not None:
         from jpegbench._cluster import cluster_client, is_client
 
-        if not is_client(scheduler):  # connect (or start the cluster) before out_dir exists: a bad address writes nothing
+        # Connected (or the cluster started) before out_dir exists: a bad address writes nothing.
+        if not is_client(scheduler):
             with cluster_client(scheduler, workers=workers) as client:
                 return synthesize(recipe, out_dir, workers=workers, progress=progress, overwrite=overwrite,
                                   scheduler=client)

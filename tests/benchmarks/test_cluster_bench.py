@@ -92,7 +92,8 @@ def clients():
                                   silence_logs=logging.ERROR) as c1, \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                                      silence_logs=logging.ERROR) as c2, \
-            distributed.Client(c1, set_as_default=False) as a, distributed.Client(c2, set_as_default=False) as b:  # fmt: skip
+            distributed.Client(c1, set_as_default=False) as a, \
+            distributed.Client(c2, set_as_default=False) as b:  # fmt: skip
         for n, client in ((1, a), (2, b)):
             client.wait_for_workers(n, timeout=120)
             run_tasks(client, operator.mul, list(range(8)), 1)
@@ -152,7 +153,7 @@ def test_synth_on_dask_against_local(benchmark, sources, clients, tmp_path):
         f"{n / t['dask2']:.1f} (x{ratio2:.2f}); overhead per task {1e3 * per_task:+.1f} ms over {tasks1} tasks, "
         f"empty-task round trip {1e3 * trip:.2f} ms (median of {ROUNDS} rounds)"
     )
-    assert ratio2 >= PARITY, f"Dask with 2 workers gives x{ratio2:.2f} of the local pool's throughput (goal >= {PARITY})"
+    assert ratio2 >= PARITY, f"Dask with 2 workers: x{ratio2:.2f} of the local pool's throughput (goal >= {PARITY})"
 
 
 def test_estimate_on_dask_against_local(benchmark, sources, clients, tmp_path):
