@@ -333,6 +333,15 @@ def inspect_command(files: tuple[str, ...], as_json: bool, no_tables: bool, skip
     return _skip_summary(skipped, skip_bad=skip_bad)
 
 
+def scheduler_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--scheduler ADDRESS``: run on a Dask cluster (jpegbench[dask]); the output does not depend on it."""
+    return click.option(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="run on a Dask cluster (needs jpegbench[dask]): the address of a running scheduler, e.g. "
+             "tcp://10.0.0.5:8786 (reached within $JPEGBENCH_SCHEDULER_TIMEOUT s, default 10), or 'local' for a "
+             "cluster of --workers processes on this machine; the output does not depend on it")(command)
+
+
 # ---------------------------------------------------------------- synth
 @cli.command("synth", short_help="Synthesise a JPEG corpus from a recipe (resumable).")
 @click.argument("recipe", type=PATH, metavar="RECIPE")
@@ -344,19 +353,21 @@ def inspect_command(files: tuple[str, ...], as_json: bool, no_tables: bool, skip
 @click.option("--seed", type=IntRange(min=0, refusal="seed override must be an integer >= 0, got {value!r}"),
               default=None, help="replace the recipe's seed")
 @click.option("--overwrite", is_flag=True, help="replace a corpus of a different recipe in --out")
+@scheduler_option
 @decodes_images
 @quiet_option
 def synth_command(recipe: str, out: str | None, source: str | None, workers: int, seed: int | None,
-                  overwrite: bool, quiet: bool) -> int:
+                  overwrite: bool, scheduler: str | None, quiet: bool) -> int:
     """Synthesise a JPEG corpus (lq/*.jpg, hq/*.png, manifest.parquet) from a RECIPE (TOML, e.g.
     datasets/fbcnn-table3.toml); resumable."""
     from jpegbench.synth import load_recipe, synthesize
     from jpegbench.synth.corpus import start_workers_early
 
-    start_workers_early(workers)  # the fork server boots while the recipe's sources are hashed
+    if scheduler is None:
+        start_workers_early(workers)  # the fork server boots while the recipe's sources are hashed
     loaded = load_recipe(recipe, source=source, seed=seed)
     folder = Path(out) if out else Path("corpora") / loaded.name
-    df = synthesize(loaded, folder, workers=workers, progress=not quiet, overwrite=overwrite)
+    df = synthesize(loaded, folder, workers=workers, progress=not quiet, overwrite=overwrite, scheduler=scheduler)
     counts = ", ".join(f"{k} {v}" for k, v in df["regime"].value_counts().sort_index().items())
     click.echo(f"wrote {len(df)} samples ({counts}) to {folder}; manifest: {folder / 'manifest.parquet'}")
     return EXIT_OK
@@ -374,11 +385,15 @@ def synth_command(recipe: str, out: str | None, source: str | None, workers: int
 @click.option("--out", type=PATH, default=None, metavar="TABLE", callback=_table_suffix,
               help="results table (.parquet or .csv)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary on stdout instead of lines")
+@scheduler_option
+@click.option("--workers", type=IntRange(min=1, refusal="--workers must be >= 1, got {value}"), default=1,
+              show_default=True, help="worker processes of --scheduler local")
 @skip_bad_option
 @decodes_images
 @quiet_option
 def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, device: str | None, save_curves: bool,
-                     out: str | None, as_json: bool, skip_bad: bool, quiet: bool) -> int:
+                     out: str | None, as_json: bool, scheduler: str | None, workers: int, skip_bad: bool,
+                     quiet: bool) -> int:
     """Estimate the last and dominant QF, first grid shift and verdict of images from MSE curves.
 
     INPUT: images, folders of images, or corpus folders (then the accuracy against the manifest is shown too).
@@ -386,7 +401,7 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
     from jpegbench.estimate.batch import estimate_inputs, write_table
 
     run = estimate_inputs(list(inputs), estimator=estimator, backend=backend, device=device,
-                          save_curves=save_curves, progress=not quiet)
+                          save_curves=save_curves, progress=not quiet, scheduler=scheduler, workers=workers)
     if out:
         write_table(run.table, out)
         if save_curves and run.curves:

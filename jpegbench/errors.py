@@ -16,7 +16,8 @@ keeps working for callers who do not know about jpegbench::
     ├── CorpusError (ValueError)          corpus directory / manifest invalid
     ├── ResultsError (ValueError)         results file not ours / malformed
     ├── WeightsError (ValueError)         checkpoint missing, unsafe or mismatched
-    └── LockError (RuntimeError)          output directory in use by another run
+    ├── LockError (RuntimeError)          output directory in use by another run
+    └── ClusterError (RuntimeError)       Dask scheduler unreachable or missing, workers lost
 
 The CLI catches :class:`JpegbenchError` once, prints ``error: <message>`` and
 exits with status 2.
@@ -38,6 +39,7 @@ __all__ = [
     "ResultsError",
     "WeightsError",
     "LockError",
+    "ClusterError",
 ]
 
 
@@ -91,3 +93,7 @@ class WeightsError(JpegbenchError, ValueError):
 
 class LockError(JpegbenchError, RuntimeError):
     """An output directory is being written by another jpegbench run."""
+
+
+class ClusterError(JpegbenchError, RuntimeError):
+    """The Dask scheduler cannot be reached or has no workers, distributed is missing, or workers kept dying."""

@@ -53,6 +53,72 @@ def _is_jpeg(path: Path) -> bool:
         return f.read(2) == b"\xff\xd8"
 
 
+def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
+    """``("row", row, curves or None)`` for one input, or ``("skip", (path, reason), None)``.
+
+    ``opts["base"]``, when set, is the folder relative paths are read from (a
+    Dask worker's own working directory is not the client's); the row keeps
+    ``path`` as given.
+    """
+    estimator, backend = opts["estimator"], opts["backend"]
+    base = opts.get("base")
+    src = path if base is None or path.is_absolute() else Path(base) / path
+    try:
+        pixels = read_image(src, max_pixels=opts["max_pixels"], min_size=MIN_SIZE)
+        tables = None
+        if _is_jpeg(src):
+            tables = qf_from_qtables(read_header(src).component_qtables())
+        kw = {"luma": "bt601-full"} if pixels.ndim == 3 else {}
+        t0 = time.perf_counter()
+        r = estimate_qf(pixels, estimator=estimator, backend=backend, device=opts["device"], **kw)
+        seconds = time.perf_counter() - t0
+    except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
+        return "skip", (str(path), str(exc).removeprefix(f"{src}: ")), None
+    row = {
+        "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
+        "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
+        "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
+        "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
+        "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
+        "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
+    }  # fmt: skip
+    row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
+    curves = np.asarray(r.curves.mse, dtype=np.float32) if opts["save_curves"] and r.curves is not None else None
+    return "row", row, curves
+
+
+def _estimate_batch(items: list[tuple[Path, dict[str, Any]]], opts: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """One Dask task: :func:`_estimate_one` for a batch of inputs, under the client's image limits."""
+    from jpegbench.codec.limits import limits
+
+    with limits(**opts["limits"]):  # a worker does not inherit the client's limits() block
+        return [_estimate_one(path, truth, opts) for path, truth in items]
+
+
+def _estimate_cluster(
+    items: list[tuple[Path, dict[str, Any]]], opts: dict[str, Any], client: Any, bar: Any
+) -> list[tuple[str, Any, Any]]:
+    """:func:`_estimate_one` of every item on the cluster, in input order (batches of images are the tasks)."""
+    import math
+
+    from jpegbench._cluster import n_threads, run_tasks
+    from jpegbench.codec import default_max_file_bytes, default_max_pixels
+
+    # A few batches per worker thread: a killed worker costs little, and the last ones finish together.
+    size = max(1, min(16, math.ceil(len(items) / (4 * n_threads(client)))))
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    opts = {**opts, "base": os.getcwd(),
+            "limits": {"max_pixels": default_max_pixels(), "max_file_bytes": default_max_file_bytes()}}
+
+    def arrived(i: int, out: list) -> None:
+        arrived.n += 1
+        bar.set_postfix_str(f"{arrived.n}/{len(batches)} tasks", refresh=False)
+        bar.update(len(out))
+
+    arrived.n = 0
+    return [r for out in run_tasks(client, _estimate_batch, batches, opts, on_result=arrived) for r in out]
+
+
 def estimate_inputs(
     inputs: Sequence[str | os.PathLike[str]],
     *,
@@ -62,6 +128,8 @@ def estimate_inputs(
     save_curves: bool = False,
     max_pixels: int | None = None,
     progress: bool = True,
+    scheduler: Any = None,
+    workers: int = 1,
 ) -> EstimateRun:
     """Estimate ``qf_last``, ``qf_dominant``, the first grid shift and the verdict of every input.
 
@@ -77,6 +145,15 @@ def estimate_inputs(
         Torch device of the fast backend.
     save_curves : bool
         Keep each image's ``[8, 8, n_qf]`` MSE curves in :attr:`EstimateRun.curves`.
+    scheduler : str or distributed.Client, optional
+        Run on Dask (the ``jpegbench[dask]`` extra): ``"local"`` for a
+        LocalCluster of ``workers`` processes, the address of a running
+        scheduler (``tcp://host:8786``), or a client. Tasks are batches of
+        images; the table is the same as a local run's (``seconds`` aside).
+        On a real cluster the inputs must be readable at the same paths on
+        every worker (relative paths are taken from this process's folder).
+    workers : int
+        Worker processes of ``scheduler="local"`` (1 otherwise).
 
     Returns
     -------
@@ -91,34 +168,34 @@ def estimate_inputs(
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
     if backend not in ("fast", "reference"):
         raise InputError(f"backend must be 'fast' or 'reference', got {backend!r}")
+    if scheduler is not None:
+        from jpegbench._cluster import cluster_client, is_client
+
+        if not is_client(scheduler):
+            with cluster_client(scheduler, workers=workers) as client:
+                return estimate_inputs(inputs, estimator=estimator, backend=backend, device=device,
+                                       save_curves=save_curves, max_pixels=max_pixels, progress=progress,
+                                       scheduler=client)  # fmt: skip
+    elif workers != 1:
+        raise InputError(f"workers applies to scheduler='local' only (estimate runs in this process), got {workers!r}")
     items = _expand(inputs)
-    rows, skipped, curves = [], [], {}
-    for path, truth in progress_bar(items, progress=progress, desc=f"estimate ({estimator})", unit="img",
-                                    leave=False):
-        try:
-            pixels = read_image(path, max_pixels=max_pixels, min_size=MIN_SIZE)
-            tables = None
-            if _is_jpeg(path):
-                tables = qf_from_qtables(read_header(path).component_qtables())
-            kw = {"luma": "bt601-full"} if pixels.ndim == 3 else {}
-            t0 = time.perf_counter()
-            r = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **kw)
-            seconds = time.perf_counter() - t0
-        except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
-            skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
-            continue
-        row = {
-            "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
-            "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
-            "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
-            "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
-            "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
-            "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
-        }  # fmt: skip
-        row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
-        rows.append(row)
-        if save_curves and r.curves is not None:
-            curves[str(path)] = np.asarray(r.curves.mse, dtype=np.float32)
+    opts = {"estimator": estimator, "backend": backend, "device": device, "max_pixels": max_pixels,
+            "save_curves": save_curves}  # fmt: skip
+    bar = progress_bar(items if scheduler is None else None, progress=progress, total=len(items),
+                       desc=f"estimate ({estimator})", unit="img", leave=False)
+    with bar:
+        if scheduler is None:
+            results = (_estimate_one(path, truth, opts) for path, truth in bar)
+        else:
+            results = _estimate_cluster(items, opts, scheduler, bar)
+        rows, skipped, curves = [], [], {}
+        for kind, value, mse in results:
+            if kind == "skip":
+                skipped.append(value)
+                continue
+            rows.append(value)
+            if mse is not None:
+                curves[value["path"]] = mse
     table = pd.DataFrame(rows)
     accuracy = corpus_accuracy(table) if len(table) and "true_dominant_qf" in table else None
     return EstimateRun(table, skipped, accuracy, curves)
@@ -131,11 +208,12 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     (:func:`jpegbench.synth.double_jpeg_class`, every aligned pair in one
     class): ``single``, ``aligned``, ``nonaligned qf1>qf2``,
     ``nonaligned qf1<qf2``, ``nonaligned qf1=qf2``. The true verdict is
-    :func:`jpegbench.synth.chain_kind`.
+    :func:`jpegbench.synth.chain_kind`. Rows without a manifest truth (loose
+    images estimated in the same run) are left out.
     """
     from jpegbench.synth.degrade import chain_kind, double_jpeg_class
 
-    t = table
+    t = table[table["true_qf2"].notna()]
     truth = list(zip(t["true_qf1"], t["true_qf2"], t["true_aligned"].astype(bool)))
     verdict = np.array([chain_kind(q2, al) for _, q2, al in truth], dtype=object)
     cls = np.array(["aligned" if kind == "aligned-double" else double_jpeg_class(q1, q2, al)

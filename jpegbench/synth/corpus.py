@@ -90,8 +90,8 @@ _FORMAT = "jpegbench-corpus/1"
 
 # --- worker side (no pandas here: spawned workers stay light) -------------------------------------------
 
-_SRC_CACHE: OrderedDict = OrderedDict()  # (path, color) -> pixels
-_HQ_CACHE: OrderedDict = OrderedDict()  # (path, color, geometric stages) -> (png bytes, sha256)
+_SRC_CACHE: OrderedDict = OrderedDict()  # (path, sha256, color) -> pixels
+_HQ_CACHE: OrderedDict = OrderedDict()  # (path, sha256, color, geometric stages) -> (png bytes, sha256)
 
 
 def _remember(cache: OrderedDict, key: Any, value: Any, size: int = 4) -> Any:
@@ -103,7 +103,8 @@ def _remember(cache: OrderedDict, key: Any, value: Any, size: int = 4) -> Any:
 
 
 def _source_pixels(spec: SampleSpec, color: str, limits: dict[str, int]):
-    key = (str(spec.source), color)
+    # With its hash: a Dask worker's cache outlives the run, and the file may change before the next one.
+    key = (str(spec.source), spec.source_sha256, color)
     if key in _SRC_CACHE:
         return _SRC_CACHE[key]
     # One read: the bytes checked against the recipe's hash are the bytes decoded.
@@ -134,6 +135,21 @@ def _write_sample_file(path: Path, data: bytes) -> None:
     except OSError as exc:
         path.unlink(missing_ok=True)  # e.g. a full disk: no cut-short file is left behind
         raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+
+
+def _write_sample_file_atomic(path: Path, data: bytes) -> None:
+    """Write one lq / hq file through a temporary name (Dask workers).
+
+    On a cluster the same sample can be written twice at once: a worker the
+    scheduler gave up on may still be running a task it re-ran elsewhere, or
+    a killed client's last tasks may still run beside the next run's. Each
+    writer renames a complete file, the same bytes, over the other's.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    atomic_write_bytes(path, data)
 
 
 _JOURNALS: dict[str, Any] = {}  # corpus folder -> this process's journal, open for appending
@@ -191,7 +207,8 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
     pixels = _source_pixels(spec, cfg["color"], cfg["limits"])
     res = apply_chain(pixels, spec.stages, **cfg["encoder"], decode_last=False)
     # The ground truth depends on the geometric stages only: the PNG is shared by every QF of an image.
-    hq_key = (str(spec.source), cfg["color"], tuple(s for s in spec.stages if not isinstance(s, JpegStage)))
+    hq_key = (str(spec.source), spec.source_sha256, cfg["color"],
+              tuple(s for s in spec.stages if not isinstance(s, JpegStage)))
     if hq_key in _HQ_CACHE:
         hq_bytes, hq_sha = _HQ_CACHE[hq_key]
     else:
@@ -199,8 +216,9 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
         hq_bytes, hq_sha = _remember(_HQ_CACHE, hq_key, (hq_bytes, sha256_bytes(hq_bytes)))
     lq_bytes = res.lq_bytes
     assert lq_bytes is not None  # recipes end with a JPEG stage
+    write = _write_sample_file_atomic if cfg.get("cluster") else _write_sample_file
     for rel, data in ((spec.lq_path, lq_bytes), (spec.hq_path, hq_bytes)):
-        _write_sample_file(out / rel, data)
+        write(out / rel, data)
     p = res.params
     row = {
         "sample_id": spec.sample_id,
@@ -233,17 +251,40 @@ def _make_sample(spec: SampleSpec, cfg: dict[str, Any]) -> dict[str, Any]:
     }
     # Last: a row cut short by a kill is not valid JSON, so a resume ignores it and redoes
     # the sample; a complete row's files are complete (and verified by hash).
-    _append_row(out, {"fingerprint": cfg["fingerprint"], "row": row})
+    if not cfg.get("cluster"):  # on a cluster the client writes the rows it receives
+        _append_row(out, {"fingerprint": cfg["fingerprint"], "row": row})
     return row
 
 
 def _make_samples(specs: list[SampleSpec], cfg: dict[str, Any]) -> list[dict[str, Any]]:
     from jpegbench.codec.limits import limits
 
+    if cfg.get("cluster"):
+        _check_cluster_worker(cfg)
     # Every decode in a worker (sources, and the JPEG re-reads of the chain)
     # runs under the parent's limits, not the worker's inherited environment.
     with limits(**cfg["limits"]):
         return [_make_sample(s, cfg) for s in specs]
+
+
+def _check_cluster_worker(cfg: dict[str, Any]) -> None:
+    """Refuse to write on a Dask worker whose jpegbench or encoder differs from the client's.
+
+    corpus.json records the client's versions; a worker with another
+    libjpeg build would write other bytes under that record.
+    """
+    from jpegbench import __version__
+    from jpegbench.codec import encoder_info
+
+    mine = encoder_info(cfg["encoder"]["backend"], cfg["encoder"]["version"]).as_dict()
+    if __version__ != cfg["jpegbench_version"] or mine != cfg["encoder_info"]:
+        import socket
+
+        raise CorpusError(
+            f"Dask worker on {socket.gethostname()} has jpegbench {__version__} with encoder {mine}, the client "
+            f"jpegbench {cfg['jpegbench_version']} with {cfg['encoder_info']}: "
+            "install the same versions on every worker"
+        )
 
 
 def _init_worker() -> None:
@@ -404,7 +445,36 @@ def _chunks(todo: list[SampleSpec], workers: int) -> list[list[SampleSpec]]:
     return chunks
 
 
-def _run(todo: list[SampleSpec], cfg: dict[str, Any], workers: int, bar) -> list[dict[str, Any]]:
+def _run_cluster(todo: list[SampleSpec], cfg: dict[str, Any], client: Any, bar) -> list[dict[str, Any]]:
+    """The Dask path of :func:`_run`: chunks of samples are the tasks, and the client alone journals their rows.
+
+    Workers write the sample files into the (shared) corpus folder and return
+    the rows; each chunk's rows are journalled here as it arrives, so a
+    killed client leaves a journal that the next run (local or Dask) resumes.
+    """
+    from jpegbench._cluster import n_threads, run_tasks
+
+    out = Path(cfg["out_dir"])
+    # Absolute: workers do not share this process's working directory.
+    from jpegbench import __version__
+
+    cfg = {**cfg, "cluster": True, "out_dir": str(out.resolve()), "jpegbench_version": __version__}
+    chunks = _chunks(todo, n_threads(client))
+
+    def arrived(i: int, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            _append_row(out, {"fingerprint": cfg["fingerprint"], "row": row})
+        arrived.n += 1
+        bar.set_postfix_str(f"{arrived.n}/{len(chunks)} tasks", refresh=False)
+        bar.update(len(rows))
+
+    arrived.n = 0
+    return [row for rows in run_tasks(client, _make_samples, chunks, cfg, on_result=arrived) for row in rows]
+
+
+def _run(todo: list[SampleSpec], cfg: dict[str, Any], workers: int, bar, client: Any = None) -> list[dict[str, Any]]:
+    if client is not None:
+        return _run_cluster(todo, cfg, client, bar)
     if workers == 1 or len(todo) < 2:
         rows = []
         for spec in todo:
@@ -481,6 +551,7 @@ def synthesize(
     workers: int = 1,
     progress: bool = True,
     overwrite: bool = False,
+    scheduler: Any = None,
 ) -> pd.DataFrame:
     """Make the corpus of a recipe in ``out_dir`` (see the module docstring for the layout).
 
@@ -493,12 +564,22 @@ def synthesize(
         same recipe, seed and sources, that corpus is resumed (verified files
         are kept).
     workers : int
-        Worker processes (1: in this process). The result does not depend on it.
+        Worker processes (1: in this process), also those of ``scheduler="local"``.
+        The result does not depend on it.
     progress : bool
         Show a progress bar on stderr (only when stderr is a terminal, or with
         ``JPEGBENCH_PROGRESS=1``: :mod:`jpegbench._progress`).
     overwrite : bool
         Replace a corpus of a *different* recipe found in ``out_dir``.
+    scheduler : str or distributed.Client, optional
+        Run on Dask (the ``jpegbench[dask]`` extra) instead: ``"local"`` for a
+        LocalCluster of ``workers`` processes, the address of a running
+        scheduler (``tcp://host:8786``), or a client. Tasks are chunks of
+        samples of whole sources; workers write the sample files into
+        ``out_dir`` (on a real cluster a folder every worker sees at the same
+        path, as the sources must be), and this process writes the journal
+        and the manifest. The corpus is byte-identical to a local run's, and
+        a run killed on one executor resumes on the other.
 
     Returns
     -------
@@ -519,11 +600,22 @@ def synthesize(
         ``out_dir`` is a file, holds foreign files, or a different corpus.
     LockError
         Another run is writing ``out_dir``.
+    ClusterError
+        ``scheduler`` unreachable or without workers (before ``out_dir`` is
+        touched), distributed missing, or a task's workers kept dying.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be an integer >= 1, got {workers!r}")
+    if scheduler is not None:
+        from jpegbench._cluster import cluster_client, is_client
+
+        # Connected (or the cluster started) before out_dir exists: a bad address writes nothing.
+        if not is_client(scheduler):
+            with cluster_client(scheduler, workers=workers) as client:
+                return synthesize(recipe, out_dir, workers=workers, progress=progress, overwrite=overwrite,
+                                  scheduler=client)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CorpusError(f"{out} exists and is not a directory")
@@ -557,11 +649,13 @@ def synthesize(
             bar = progress_bar(progress=progress, total=len(specs), initial=len(done), desc=f"synth {recipe.name}",
                                unit="img")
             with bar:
-                rows = list(done.values()) + _run(todo, cfg, workers, bar)
+                rows = list(done.values()) + _run(todo, cfg, workers, bar, client=scheduler)
         finally:
             _close_journals()
             _SRC_CACHE.clear()
             _HQ_CACHE.clear()
+        if scheduler is not None:
+            _remove_parts(out)  # of workers killed mid-write (their tasks ran again elsewhere)
         df = _frame(rows)
         _write_manifest(out, df)
         shutil.rmtree(out / ".rows", ignore_errors=True)
