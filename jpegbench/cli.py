@@ -422,7 +422,7 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
 
 
 # ---------------------------------------------------------------- restore
-@cli.command("restore", short_help="Restore JPEG images with FBCNN, QCN, QGCN, IJCN (and -d twins) or jpeg.")
+@cli.command("restore", short_help="Restore JPEG images with FBCNN, QCN, QGCN, IJCN or jpeg.")
 @click.argument("inputs", nargs=-1, required=True, type=PATH, metavar="INPUT...")
 @click.option("--method", type=METHOD, default="fbcnn", show_default=True, help="restoration method")
 @click.option("--qf", type=FloatRange(1, 100, refusal="--qf must be in 1..100, got {value:g}"), default=None,
