@@ -64,6 +64,15 @@ def _weights(path, arch, color="gray"):
 
 
 @pytest.fixture(autouse=True)
+def _cpu_by_default(monkeypatch):
+    # Comparisons are float32 on the CPU: CUDA's TF32 convolutions would need looser tolerances.
+    import jpegbench.models.guided_inference as guided
+
+    real = guided.pick_device
+    monkeypatch.setattr(guided, "pick_device", lambda device=None: real("cpu" if device is None else device))
+
+
+@pytest.fixture(autouse=True)
 def _no_weights_env(monkeypatch):
     monkeypatch.delenv(weights_mod.WEIGHTS_DIR_ENV, raising=False)
 

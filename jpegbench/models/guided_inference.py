@@ -313,7 +313,8 @@ def run_ijcn(
     if not isinstance(model, IJCN):
         raise InputError(f"model must be an IJCN, got {type(model).__name__}")
     if not isinstance(tables, Tensor) or tables.shape[0] != 1:
-        raise ShapeError(f"run_ijcn restores one image: tables must be (1, 3, 8, 8), got {getattr(tables, 'shape', None)}")
+        shape = getattr(tables, "shape", type(tables).__name__)
+        raise ShapeError(f"run_ijcn restores one image: tables must be (1, 3, 8, 8), got {shape}")
     height, width = 8 * y.shape[2], 8 * y.shape[3]
     if tile is None:
         tile, overlap = max(height, width, 2 * IJCN_GRID), 0
