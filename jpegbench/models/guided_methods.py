@@ -77,8 +77,10 @@ def _ijg_tables(qf: int) -> list[np.ndarray]:
 class GuidedMethod:
     """A table-guided restoration method (QCN, QGCN, IJCN or a ``-d`` twin); call it on a JPEG file.
 
-    Build with :func:`get_method`. Models are loaded on first use and kept;
-    see the module docstring for the QF each method uses and what it accepts.
+    Build with :func:`jpegbench.models.get_method`. Models are loaded on
+    first use and kept; which tables each method gives its network, the QF
+    it records and the inputs it accepts are written in
+    :mod:`jpegbench.models.methods`.
     """
 
     #: Called on a file's path or bytes, not on decoded pixels.

@@ -26,8 +26,7 @@ it means the IJG tables of that QF (rounded to an integer).
 
 The table-guided methods read the JPEG *file* (tables, coefficients), not
 decoded pixels: call them with a path or the file's bytes
-(:attr:`GuidedMethod.reads_file` is True). Their choices, documented in
-:class:`GuidedMethod`:
+(:attr:`GuidedMethod.reads_file` is True). Their choices:
 
 * ``qf_used`` is the QF of the tables the network was given: for the plain
   methods the IJG QF of the file's tables (the nearest one when they are not
