@@ -48,7 +48,9 @@ EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3,
 # Owned by jpegbench.models.methods (METHODS), jpegbench.estimate.api (ESTIMATORS) and
 # jpegbench.estimate.curves (CurveBackend);
 # importing those here would load torch for every --help. tests/test_cli.py checks they are equal.
-METHODS: tuple[str, ...] = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
+METHODS: tuple[str, ...] = (
+    "jpeg", "fbcnn", "fbcnn-d", "fbcnn-a", "qcn", "qcn-d", "qgcn", "qgcn-d", "ijcn", "ijcn-d",
+)  # fmt: skip
 ESTIMATORS: tuple[str, ...] = ("robust", "paper")
 BACKENDS: tuple[str, ...] = ("fast", "reference")
 GRID = 8  # the JPEG block: tiles are whole blocks
@@ -436,16 +438,18 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
 
 
 # ---------------------------------------------------------------- restore
-@cli.command("restore", short_help="Restore JPEG images with FBCNN, FBCNN-D, FBCNN-A or jpeg.")
+@cli.command("restore", short_help="Restore JPEG images with FBCNN, QCN, QGCN, IJCN or jpeg.")
 @click.argument("inputs", nargs=-1, required=True, type=PATH, metavar="INPUT...")
 @click.option("--method", type=METHOD, default="fbcnn", show_default=True, help="restoration method")
 @click.option("--qf", type=FloatRange(1, 100, refusal="--qf must be in 1..100, got {value:g}"), default=None,
-              help="manual QF (1..100) for the controller instead of the predicted/estimated one")
+              help="manual QF (1..100) for the controller instead of the predicted/estimated one (qcn, qgcn, ijcn: "
+                   "the IJG tables of that QF instead of the file's)")
 @click.option("--weights", type=PATH, default=None, metavar="FILE",
-              help="weight file (path or a known name such as fbcnn_gray.pth); default: shipped small model")
+              help="weight file (path or a known name such as fbcnn_gray.pth; qcn, qgcn, ijcn: a state dict of "
+                   "the authors' layout); default: shipped small model")
 @click.option("--weights-dir", type=PATH, default=None, metavar="DIR",
               help="folder of weight files (or $JPEGBENCH_WEIGHTS_DIR)")
-@estimator_option("dominant-QF estimator for fbcnn-d")
+@estimator_option("dominant-QF estimator for the -d methods")
 @click.option("--tile", callback=_multiple_of_grid, default=None, metavar="PIXELS",
               type=IntRange(min=2 * GRID, refusal=f"tile must be a multiple of {GRID} and at least {2 * GRID} "
                                                   "pixels, got {value!r}"),
@@ -458,9 +462,11 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
 def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weights: str | None,
                     weights_dir: str | None, estimator: str, tile: int | None, device: str | None, out: str,
                     skip_bad: bool, quiet: bool) -> int:
-    """Restore JPEG images with FBCNN, FBCNN-D, FBCNN-A (or the identity) and record the QFs used.
+    """Restore JPEG images with FBCNN, FBCNN-D, FBCNN-A, QCN, QGCN, IJCN and their -d twins (or the identity) and
+    record the QFs used.
 
-    INPUT: image files or folders of images.
+    INPUT: image files or folders of images (JPEG files for qcn, qgcn, ijcn, ijcn-d: they read the file's tables;
+    colour 4:2:0 for ijcn).
     """
     from jpegbench.models import restore_files
 
@@ -469,6 +475,8 @@ def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weig
     for row in run.table.itertuples():
         notes = [f"{label} {v:.1f}" for label, v in (("predicted QF", row.qf_predicted), ("QF used", row.qf_used))
                  if v is not None and v == v]
+        if notes and isinstance(row.qf_source, str):
+            notes[-1] += f" from {row.qf_source}"
         click.echo(f"{row.input} -> {row.output}" + (f" ({', '.join(notes)})" if notes else ""))
     click.echo(f"wrote {len(run.table)} image(s) and {Path(out) / 'restore.csv'}")
     return _skip_summary(run.skipped, skip_bad=skip_bad)
@@ -501,7 +509,7 @@ def train_command(config: str, out: str, device: str | None, no_resume: bool, qu
               help="folder of weight files (or $JPEGBENCH_WEIGHTS_DIR)")
 @click.option("--weights", type=MethodWeights(), multiple=True, metavar="METHOD=PATH",
               help="weights for one method, e.g. fbcnn=fbcnn_gray.pth (repeatable)")
-@estimator_option("dominant-QF estimator for fbcnn-d")
+@estimator_option("dominant-QF estimator for the -d methods")
 @device_option
 @click.option("--out", type=PATH, default=None, metavar="FILE", help="results file (default: CORPUS/results.parquet)")
 @click.option("--no-resume", is_flag=True, help="start over instead of keeping evaluated rows")

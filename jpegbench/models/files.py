@@ -55,9 +55,15 @@ def restore_files(
 
     Writes ``out_dir/<stem>.png`` for each image (atomically) and
     ``out_dir/restore.csv`` with ``input, output, method, qf_predicted,
-    qf_used, weights, seconds, width, height``. Unreadable inputs are skipped
-    and listed in :attr:`RestoreRun.skipped`; images above
-    :data:`AUTO_TILE_PIXELS` are tiled automatically.
+    qf_used, weights, seconds, width, height, qf_source`` (``qf_source``:
+    where ``qf_used`` came from, :data:`jpegbench.models.methods.QF_SOURCES`).
+    Unreadable inputs are skipped and listed in :attr:`RestoreRun.skipped`;
+    images above :data:`AUTO_TILE_PIXELS` are tiled automatically.
+
+    The table-guided methods (qcn, qgcn, ijcn and their ``-d`` twins) read
+    each file itself; an input such a method cannot take at all (a PNG for
+    one that reads the file's tables, a gray or non-4:2:0 JPEG for IJCN)
+    and missing or wrong weights stop the run before anything is written.
     """
     out = Path(out_dir)
     files = list_images(inputs)
@@ -67,6 +73,9 @@ def restore_files(
     if tile is None:
         tiled = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=512,
                            estimator=estimator)
+    reads_file = getattr(runner, "reads_file", False)
+    # Header checks (and loading the weights) before any work: a method/input mismatch is not a bad image.
+    sizes = {f: runner.check(f, qf=qf) for f in files} if reads_file else {}
     _check_out_dir(out)
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
@@ -77,9 +86,17 @@ def restore_files(
     rows, skipped = [], []
     for f in progress_bar(files, progress=progress, desc=f"restore {method}", unit="img", leave=False):
         try:
-            x = read_image(f, max_pixels=max_pixels, min_size=8)
-            use = tiled if tiled is not None and x.shape[0] * x.shape[1] > AUTO_TILE_PIXELS else runner
-            r = use(x, qf=qf)
+            if reads_file:
+                size = sizes[f]
+                use = tiled if tiled is not None and size is not None and size[0] * size[1] > AUTO_TILE_PIXELS \
+                    else runner
+                r = use(f, qf=qf, max_pixels=max_pixels)
+                height, width = r.image.shape[:2]
+            else:
+                x = read_image(f, max_pixels=max_pixels, min_size=8)
+                height, width = x.shape[:2]
+                use = tiled if tiled is not None and height * width > AUTO_TILE_PIXELS else runner
+                r = use(x, qf=qf)
             dest = out / f"{f.stem}.png"
             atomic_write_bytes(dest, png_bytes(r.image))
         except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
@@ -89,9 +106,9 @@ def restore_files(
         rows.append({
             "input": str(f), "output": str(dest), "method": method, "qf_predicted": r.qf_predicted,
             "qf_used": r.qf_used, "weights": r.weights, "seconds": r.seconds,
-            "width": x.shape[1], "height": x.shape[0],
+            "width": width, "height": height, "qf_source": getattr(r, "qf_source", None),
         })
     table = pd.DataFrame(rows, columns=["input", "output", "method", "qf_predicted", "qf_used", "weights",
-                                        "seconds", "width", "height"])
+                                        "seconds", "width", "height", "qf_source"])
     atomic_write_bytes(out / "restore.csv", table.to_csv(index=False).encode())
     return RestoreRun(table, skipped)

@@ -17,12 +17,23 @@ on the Python path (their ``src/`` folder, where ``nets.qmar`` lives)::
     torch.save(ckpt["model"].state_dict(), "qcn_gray.pth")
 
 IJCN's test scripts already load plain state dicts.
+
+Where files are found when none is named (:func:`find_guided_weights`): in
+the ``weights_dir`` argument (CLI ``--weights-dir``), then
+``$JPEGBENCH_WEIGHTS_DIR``, then the package's ``jpegbench/models/weights/``,
+under the names of :func:`guided_weight_names`: ``{arch}_{gray|color}.pth``
+(full-size weights, e.g. converted from the authors') before
+``{arch}_small_{gray|color}.pt`` (the small models trained and shipped with
+jpegbench: ``qgcn_small_gray.pt``, ``ijcn_small_color.pt``, ...); a model
+of the image's own channels first, then, for QCN/QGCN on colour images, a
+gray one (it restores the luma).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,12 +43,87 @@ from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.ijcn import IJCN
 from jpegbench.models.inference import pick_device
 from jpegbench.models.qcn import QCN, QGCN
-from jpegbench.models.weights import DEFAULT_MAX_BYTES, _clean_state_dict, _read, _unwrap, resolve_weights
+from jpegbench.models.weights import (
+    DEFAULT_MAX_BYTES,
+    WEIGHTS_DIR_ENV,
+    _clean_state_dict,
+    _read,
+    _search_dirs,
+    _unwrap,
+    resolve_weights,
+)
 
-__all__ = ["GUIDED_ARCHITECTURES", "detect_architecture", "infer_guided_config", "load_guided_model"]
+__all__ = [
+    "GUIDED_ARCHITECTURES",
+    "detect_architecture",
+    "find_guided_weights",
+    "guided_weight_names",
+    "infer_guided_config",
+    "load_guided_model",
+]
 
 #: Architecture name -> class.
 GUIDED_ARCHITECTURES: dict[str, type[nn.Module]] = {"qcn": QCN, "qgcn": QGCN, "ijcn": IJCN}
+_COLOR_ONLY = ("ijcn",)
+
+
+def guided_weight_names(architecture: str, channels: int) -> tuple[str, str]:
+    """File names looked up for an architecture and image channels: ``(full-size, shipped small)``.
+
+    >>> guided_weight_names("qgcn", 1)
+    ('qgcn_gray.pth', 'qgcn_small_gray.pt')
+    """
+    if architecture not in GUIDED_ARCHITECTURES:
+        raise InputError(f"architecture must be one of {tuple(GUIDED_ARCHITECTURES)}, got {architecture!r}")
+    if channels not in (1, 3):
+        raise InputError(f"channels must be 1 or 3, got {channels!r}")
+    kind = "gray" if channels == 1 else "color"
+    return f"{architecture}_{kind}.pth", f"{architecture}_small_{kind}.pt"
+
+
+def find_guided_weights(
+    architecture: str, *, channels: int | None = None, weights_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The weight file to use for a QCN, QGCN or IJCN method when the caller named none.
+
+    Parameters
+    ----------
+    architecture : {"qcn", "qgcn", "ijcn"}
+    channels : {1, 3}, optional
+        Channels of the image to restore; None: any model of the
+        architecture (to check, before any work, that one exists).
+    weights_dir : str or PathLike, optional
+        Searched first, then ``$JPEGBENCH_WEIGHTS_DIR``, then the shipped folder.
+
+    Raises
+    ------
+    WeightsError
+        Nothing found: one line saying that no weights ship yet and how to pass them.
+    """
+    if architecture not in GUIDED_ARCHITECTURES:
+        raise InputError(f"architecture must be one of {tuple(GUIDED_ARCHITECTURES)}, got {architecture!r}")
+    if channels not in (None, 1, 3):
+        raise InputError(f"channels must be None, 1 or 3, got {channels!r}")
+    if architecture in _COLOR_ONLY:
+        wanted = [3]  # a gray image is refused by the method itself, with its own message
+    elif channels is None:
+        wanted = [1, 3]
+    else:
+        wanted = [channels] if channels == 1 else [3, 1]  # a gray model restores a colour image's luma
+    dirs = _search_dirs(weights_dir)
+    for ch in wanted:
+        for name in guided_weight_names(architecture, ch):
+            for folder in dirs:
+                if (folder / name).is_file():
+                    return folder / name
+    names = " or ".join(n for ch in wanted for n in guided_weight_names(architecture, ch))
+    arch = architecture.upper()
+    for_what = {None: "", 1: " for gray images", 3: " for colour images"}[channels]
+    raise WeightsError(
+        f"no {arch} weights are shipped yet{for_what} and none were found ({names} in "
+        f"{', '.join(str(d) for d in dirs)}); pass {_article(arch)} state dict of the authors' layout with "
+        f"--weights FILE, or put it under one of those names in --weights-dir or ${WEIGHTS_DIR_ENV}"
+    )
 
 
 def detect_architecture(state_dict: dict[str, Tensor]) -> str:

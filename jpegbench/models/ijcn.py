@@ -294,7 +294,17 @@ class IJCN(nn.Module):
         _check_inputs(tables, y, cbcr)
         tables = tables.float()
         y_deq, c_deq, y_pred, c_pred = self.DCT_offset(y.float(), cbcr.float(), tables)
-        x_input = self.decode(y_deq, c_deq)
+        return self.refine(self.decode(y_deq, c_deq), tables), y_pred, c_pred
+
+    def refine(self, x_input: Tensor, tables: Tensor) -> Tensor:
+        """The table-guided U-Net: decoded RGB ``(N, 3, H, W)`` -> restored RGB, H and W multiples of 4.
+
+        The stage after :meth:`decode`; purely convolutional (the tables only
+        modulate channels), so tiled inference can run it tile by tile while
+        the offset module, whose channel attention is global, runs once on the
+        whole image (:mod:`jpegbench.models.guided_inference`).
+        """
+        tables = tables.float()
         flat = tables[:, :2].reshape(tables.shape[0], -1)
         enc, dec = self._modulation("i", flat), self._modulation("o", flat)
         x1 = self.m_down1_QT(self.m_head(x_input), *enc[1])
@@ -305,7 +315,7 @@ class IJCN(nn.Module):
         x = self.m_up3_QT(self.m_up3(x), *dec[3]) + x3
         x = self.m_up2_QT(self.m_up2(x), *dec[2]) + x2
         x = self.m_up1_QT(self.m_up1(x), *dec[1])
-        return self.m_tail(x) + x_input, y_pred, c_pred
+        return self.m_tail(x) + x_input
 
 
 def _shape(x: object) -> object:

@@ -9,74 +9,68 @@ fbcnn-d   FBCNN conditioned on the dominant QF found by the estimator
           (:func:`jpegbench.estimate.estimate_qf`), the paper's answer to
           non-aligned double JPEG
 fbcnn-a   FBCNN trained with double-JPEG augmentation, blind
+qcn       QCN (Li et al. 2020): image + quantization maps of the file's
+          last tables
+qgcn      QGCN: QCN with a global branch on a 112x112 copy of the image
+ijcn      IJCN (Liu et al. 2025): the file's DCT coefficients and last
+          tables; colour 4:2:0 JPEGs only
+qcn-d,    the same networks given the IJG tables of the dominant QF found
+qgcn-d,   by the estimator (the call fbcnn-d makes) instead of the file's
+ijcn-d    last tables: our extension of the FBCNN paper's FBCNN-D idea to
+          table-guided networks
 ========  ===================================================================
 
 Every method also takes a manual ``qf=`` (the paper's interactive control),
-which replaces the predicted or estimated QF.
+which replaces the predicted or estimated QF; for the table-guided methods
+it means the IJG tables of that QF (rounded to an integer).
+
+The table-guided methods read the JPEG *file* (tables, coefficients), not
+decoded pixels: call them with a path or the file's bytes
+(:attr:`GuidedMethod.reads_file` is True). Their choices:
+
+* ``qf_used`` is the QF of the tables the network was given: for the plain
+  methods the IJG QF of the file's tables (the nearest one when they are not
+  IJG tables, ``qf_source="tables-approx"``), for the ``-d`` twins the
+  dominant QF (``qf_source="dominant"``); a ``-d`` twin whose estimator finds
+  no dominant QF falls back to the file's tables, and says so in ``qf_source``;
+* ``ijcn-d`` keeps the file's coefficients, rescaled per frequency by
+  ``file table / IJG table`` so that IJCN's dequantization still gives the
+  file's DCT values, while its table guidance and rounding offsets follow
+  the dominant QF's tables (:func:`jpegbench.models.guided_inference.restore_ijcn`);
+* ``qcn-d`` and ``qgcn-d`` also accept images without tables (a PNG, decoded
+  pixels): they need only the dominant QF, estimated from the pixels, and
+  assume the JPEG grid at the top left. ``qcn``, ``qgcn`` and both IJCN
+  methods refuse them (IJCN would need the image re-encoded, which changes
+  the data being restored).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from jpegbench.codec import check_pixels, to_gray
+from jpegbench.codec import check_pixels
 from jpegbench.errors import InputError
 from jpegbench.estimate.api import ESTIMATORS
+from jpegbench.models._restoration import QF_SOURCES, EstimateFn, Restoration, dominant_qf
 from jpegbench.models.fbcnn import FBCNN
+from jpegbench.models.guided_inference import check_guided_tiling
+from jpegbench.models.guided_methods import GUIDED_METHODS, GuidedMethod
+from jpegbench.models.guided_weights import GUIDED_ARCHITECTURES, _article, find_guided_weights
 from jpegbench.models.inference import COLOR_POLICIES, check_tiling, pick_device, restore
 from jpegbench.models.weights import find_weights, load_model, resolve_weights
 
-__all__ = ["METHODS", "Method", "Restoration", "get_method"]
+__all__ = ["METHODS", "GUIDED_METHODS", "QF_SOURCES", "EstimateFn", "GuidedMethod", "Method",
+           "Restoration", "get_method"]
 
-METHODS: tuple[str, ...] = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
+METHODS: tuple[str, ...] = (
+    "jpeg", "fbcnn", "fbcnn-d", "fbcnn-a", "qcn", "qcn-d", "qgcn", "qgcn-d", "ijcn", "ijcn-d",
+)  # fmt: skip
 _ROLE = {"fbcnn": "fbcnn", "fbcnn-d": "fbcnn", "fbcnn-a": "fbcnn-a"}
-
-#: Signature of :func:`jpegbench.estimate.estimate_qf`:
-#: ``estimate_fn(gray_uint8, *, estimator, backend) -> result with .qf_dominant``.
-EstimateFn = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Restoration:
-    """One restored image and how it was made.
-
-    Attributes
-    ----------
-    image : ndarray, uint8, shape (H, W) or (H, W, 3)
-    qf_predicted : float or None
-        FBCNN's own QF prediction (0..100); None for ``jpeg``.
-    qf_used : float or None
-        The QF that conditioned the restoration (prediction, estimate or
-        manual); None for ``jpeg``.
-    method : str
-    weights : str or None
-        Path of the weight file used; None for ``jpeg``.
-    seconds : float
-        Wall time of the restoration (including QF estimation for fbcnn-d,
-        excluding model loading).
-    """
-
-    image: np.ndarray = field(repr=False)
-    qf_predicted: float | None
-    qf_used: float | None
-    method: str
-    weights: str | None
-    seconds: float
-
-
-def _estimate_qf() -> EstimateFn:
-    # Lazy: estimate is a sibling layer, not needed unless fbcnn-d runs.
-    from jpegbench.estimate import estimate_qf
-
-    return estimate_qf
 
 
 class Method:
@@ -84,6 +78,9 @@ class Method:
 
     Build with :func:`get_method`. Models are loaded on first use and kept.
     """
+
+    #: Called on decoded pixels (the table-guided methods read files instead).
+    reads_file = False
 
     def __init__(
         self,
@@ -150,8 +147,10 @@ class Method:
             return Restoration(pixels.copy(), None, None, "jpeg", None, 0.0)
         model, path = self.model(1 if pixels.ndim == 2 else 3)
         start = time.perf_counter()
+        source = "manual" if qf is not None else "predicted"
         if qf is None and self.name == "fbcnn-d":
             qf = self._estimate(pixels)
+            source = "predicted" if qf is None else "dominant"
         result = restore(
             model,
             pixels,
@@ -162,20 +161,18 @@ class Method:
             color_policy=self._color_policy,
         )
         seconds = time.perf_counter() - start
-        return Restoration(result.image, result.qf_predicted, result.qf_used, self.name, path, seconds)
+        return Restoration(result.image, result.qf_predicted, result.qf_used, self.name, path, seconds, source)
 
     def _estimate(self, pixels: np.ndarray) -> float | None:
-        estimate_fn = self._estimate_fn or _estimate_qf()
-        value = getattr(estimate_fn(to_gray(pixels), estimator=self._estimator, backend="fast"), "qf_dominant", None)
         # No dominant QF found (e.g. an image too small to estimate): fall
-        # back to the blind prediction; Restoration.qf_used shows which.
-        return None if value is None else float(value)
+        # back to the blind prediction; Restoration.qf_source shows which.
+        return dominant_qf(self._estimate_fn, self._estimator, pixels)
 
 
 def get_method(
     name: str,
     *,
-    weights: str | os.PathLike[str] | FBCNN | None = None,
+    weights: str | os.PathLike[str] | nn.Module | None = None,
     weights_dir: str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
     tile: int | None = None,
@@ -183,24 +180,32 @@ def get_method(
     estimator: str = "robust",
     estimate_fn: EstimateFn | None = None,
     color_policy: str = "y",
-) -> Method:
+) -> Method | GuidedMethod:
     """Look up a restoration method by name.
 
     Parameters
     ----------
-    name : {"jpeg", "fbcnn", "fbcnn-d", "fbcnn-a"}
-    weights : path, file name or FBCNN, optional
-        Weights to use; default: the released file for the method's role and
-        the image's channels in ``weights_dir`` / ``$JPEGBENCH_WEIGHTS_DIR``,
-        else the small gray model shipped with the package
-        (:func:`jpegbench.models.weights.find_weights`).
+    name : str
+        One of :data:`METHODS`.
+    weights : path, file name or model, optional
+        Weights to use. FBCNN methods: a file or an :class:`FBCNN`; default:
+        the released file for the method's role and the image's channels in
+        ``weights_dir`` / ``$JPEGBENCH_WEIGHTS_DIR``, else the small gray
+        model shipped with the package
+        (:func:`jpegbench.models.weights.find_weights`). Table-guided
+        methods: a state dict of the method's architecture
+        (:func:`jpegbench.models.load_guided_model`) or a model of it;
+        default: :func:`jpegbench.models.guided_weights.find_guided_weights`,
+        which must find one now.
     weights_dir : str or PathLike, optional
     device : str or torch.device, optional
         See :func:`jpegbench.models.pick_device`.
     tile, overlap : int, optional
-        Tiled inference; see :func:`jpegbench.models.restore`.
+        Tiled inference; see :func:`jpegbench.models.restore` and, for the
+        table-guided methods, :mod:`jpegbench.models.guided_inference`
+        (IJCN: multiples of 64 pixels).
     estimator : {"robust", "paper"}, default "robust"
-        Estimator used by ``fbcnn-d``.
+        Estimator used by the ``-d`` methods.
     estimate_fn : callable, optional
         Replaces :func:`jpegbench.estimate.estimate_qf` (same signature:
         ``estimate_fn(gray_uint8, *, estimator, backend)`` returning an object
@@ -211,12 +216,15 @@ def get_method(
 
     Returns
     -------
-    Method
+    Method or GuidedMethod
+        :class:`GuidedMethod` (``reads_file`` True) for the table-guided methods.
 
     Raises
     ------
     InputError
-        Unknown name, estimator, colour policy or device.
+        Unknown name, estimator, colour policy, tiling or device.
+    WeightsError
+        A table-guided method with no weights given and none found.
     """
     if name not in METHODS:
         raise InputError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
@@ -226,14 +234,22 @@ def get_method(
         raise InputError(f"color_policy must be one of {COLOR_POLICIES}, got {color_policy!r}")
     if estimate_fn is not None and not callable(estimate_fn):
         raise InputError(f"estimate_fn must be callable, got {type(estimate_fn).__name__}")
-    if weights is not None and not isinstance(weights, (str, os.PathLike, FBCNN)):
-        raise InputError(f"weights must be a path, a file name or an FBCNN, got {type(weights).__name__}")
+    arch = GUIDED_METHODS.get(name)
+    model_class = GUIDED_ARCHITECTURES[arch] if arch else FBCNN
+    if weights is not None and not isinstance(weights, (str, os.PathLike, model_class)):
+        raise InputError(f"weights must be a path, a file name or {_article(model_class.__name__)}, "
+                         f"got {type(weights).__name__}")  # fmt: skip
     if tile is not None:
-        check_tiling(tile, overlap)
+        check_guided_tiling(arch, tile, overlap) if arch else check_tiling(tile, overlap)
     if device is not None:
         pick_device(device)  # fail now, not at the first image
     if isinstance(weights, (str, os.PathLike)) and not Path(weights).exists() and len(Path(weights).parts) > 1:
         resolve_weights(weights)  # raises the one-line "not found"
+    if arch:
+        if weights is None:
+            find_guided_weights(arch, weights_dir=weights_dir)  # none at all: fail before any work
+        return GuidedMethod(name, weights=weights, weights_dir=weights_dir, device=device, tile=tile,
+                            overlap=overlap, estimator=estimator, estimate_fn=estimate_fn)  # fmt: skip
     return Method(
         name,
         weights=weights,

@@ -25,7 +25,8 @@ class StubEstimator:
 
 
 def test_methods_tuple():
-    assert METHODS == ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
+    # The table-guided methods are tested in test_guided_methods.py.
+    assert METHODS[:4] == ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
 
 
 def test_unknown_method_lists_valid_names():
@@ -87,7 +88,7 @@ def test_fbcnn_d_uses_estimated_dominant_qf(model_factory, image_factory):
     image = image_factory(24, 32, color="rgb")
     result = get_method("fbcnn-d", weights=model, estimator="paper", estimate_fn=stub)(image)
     assert stub.calls == [((24, 32), np.dtype(np.uint8), "paper", "fast")]  # gray Y handed to the estimator
-    assert result.qf_used == 37.0
+    assert result.qf_used == 37.0 and result.qf_source == "dominant"
     assert result.method == "fbcnn-d"
     np.testing.assert_array_equal(result.image, restore(model, image, qf=37, color_policy="y").image)
 
@@ -95,12 +96,12 @@ def test_fbcnn_d_uses_estimated_dominant_qf(model_factory, image_factory):
 def test_fbcnn_d_manual_qf_skips_estimator(model_factory, image_factory):
     stub = StubEstimator(qf_dominant=37)
     result = get_method("fbcnn-d", weights=model_factory(), estimate_fn=stub)(image_factory(16, 16), qf=80)
-    assert stub.calls == [] and result.qf_used == 80.0
+    assert stub.calls == [] and result.qf_used == 80.0 and result.qf_source == "manual"
 
 
 def test_fbcnn_d_without_dominant_qf_falls_back_to_blind(model_factory, image_factory):
     result = get_method("fbcnn-d", weights=model_factory(), estimate_fn=StubEstimator(None))(image_factory(16, 16))
-    assert result.qf_used == result.qf_predicted
+    assert result.qf_used == result.qf_predicted and result.qf_source == "predicted"
 
 
 def test_fbcnn_a_finds_double_weights_in_folder(tmp_path, monkeypatch, model_factory, image_factory):
