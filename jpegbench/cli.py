@@ -239,7 +239,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train")(_train_args)
 def _train(args: argparse.Namespace) -> int:
     """Train FBCNN (single JPEG) or FBCNN-A (double JPEG) from a config; resumes after interruption."""
-    from jpegbench.models.train import train
+    from jpegbench.models.training import train
 
     summary = train(args.config, args.out, resume=not args.no_resume, device=args.device, progress=not args.quiet)
     print(json.dumps(summary, indent=1, default=str))

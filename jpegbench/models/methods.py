@@ -17,10 +17,10 @@ which replaces the predicted or estimated QF.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,11 @@ import torch
 from jpegbench.codec import check_pixels, to_gray
 from jpegbench.errors import InputError
 from jpegbench.models.fbcnn import FBCNN
-from jpegbench.models.inference import COLOR_POLICIES, check_tiling, pick_device, restore
+from jpegbench.models.device import pick_device
+from jpegbench.models.inference import COLOR_POLICIES, Restoration, check_tiling, restore
 from jpegbench.models.weights import find_weights, load_model, resolve_weights
 
-__all__ = ["METHODS", "ESTIMATORS", "Method", "Restoration", "get_method"]
+__all__ = ["METHODS", "ESTIMATORS", "Method", "get_method"]
 
 METHODS: tuple[str, ...] = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
 ESTIMATORS: tuple[str, ...] = ("robust", "paper")
@@ -42,34 +43,6 @@ _ROLE = {"fbcnn": "fbcnn", "fbcnn-d": "fbcnn", "fbcnn-a": "fbcnn-a"}
 #: Signature of :func:`jpegbench.estimate.estimate_qf`:
 #: ``estimate_fn(gray_uint8, *, estimator, backend) -> result with .qf_dominant``.
 EstimateFn = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Restoration:
-    """One restored image and how it was made.
-
-    Attributes
-    ----------
-    image : ndarray, uint8, shape (H, W) or (H, W, 3)
-    qf_predicted : float or None
-        FBCNN's own QF prediction (0..100); None for ``jpeg``.
-    qf_used : float or None
-        The QF that conditioned the restoration (prediction, estimate or
-        manual); None for ``jpeg``.
-    method : str
-    weights : str or None
-        Path of the weight file used; None for ``jpeg``.
-    seconds : float
-        Wall time of the restoration (including QF estimation for fbcnn-d,
-        excluding model loading).
-    """
-
-    image: np.ndarray = field(repr=False)
-    qf_predicted: float | None
-    qf_used: float | None
-    method: str
-    weights: str | None
-    seconds: float
 
 
 def _estimate_qf() -> EstimateFn:
@@ -147,7 +120,7 @@ class Method:
         if self.name == "jpeg":
             if qf is not None:
                 raise InputError(f"method 'jpeg' takes no qf, got qf={qf!r}")
-            return Restoration(pixels.copy(), None, None, "jpeg", None, 0.0)
+            return Restoration(pixels.copy(), None, None, tiles=0, method="jpeg")
         model, path = self.model(1 if pixels.ndim == 2 else 3)
         start = time.perf_counter()
         if qf is None and self.name == "fbcnn-d":
@@ -162,7 +135,7 @@ class Method:
             color_policy=self._color_policy,
         )
         seconds = time.perf_counter() - start
-        return Restoration(result.image, result.qf_predicted, result.qf_used, self.name, path, seconds)
+        return dataclasses.replace(result, method=self.name, weights=path, seconds=seconds)
 
     def _estimate(self, pixels: np.ndarray) -> float | None:
         estimate_fn = self._estimate_fn or _estimate_qf()

@@ -9,7 +9,7 @@ What "the same" means is each command's resume contract:
 * ``evaluate`` (:mod:`jpegbench.report.evaluate`, "Resuming"): the results
   table equals an uninterrupted run's except the runtime column
   (``seconds``); the run metadata and the example-crops sidecar are equal.
-* ``train`` (:mod:`jpegbench.models.train`, "Determinism"): on the CPU the
+* ``train`` (:mod:`jpegbench.models.training`, "Determinism"): on the CPU the
   resumed weights equal an uninterrupted run's, bit for bit, and so does the
   log (``seconds`` aside). The periodic checkpoints here fall in the middle
   of log windows (``checkpoint_every`` 3, ``log_every`` 2): ``last.pt``
@@ -187,7 +187,7 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
 
 
 def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path):
-    from jpegbench.models.train import train
+    from jpegbench.models.training import train
 
     good_files(5, "train")
     config = tmp_path / "train.toml"
@@ -246,7 +246,7 @@ def test_evaluate_deletes_the_temporary_files_of_a_killed_run(corpus, results):
 
 
 def test_train_deletes_the_temporary_files_of_a_killed_run(good_files, train_config, tmp_path):
-    from jpegbench.models.train import train
+    from jpegbench.models.training import train
 
     good_files(3, "train")
     out = tmp_path / "run"

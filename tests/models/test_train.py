@@ -1,4 +1,4 @@
-"""Tests for jpegbench.models.train: short runs, resume, config validation, test-set guard, shipped weights.
+"""Tests for jpegbench.models.training (``jpegbench.models.train``): short runs, resume, config validation, test-set guard, shipped weights.
 
 Training runs here are a few steps of a tiny FBCNN on 16x16 patches of
 synthetic images, so the file runs in seconds on one CPU thread.
@@ -18,7 +18,7 @@ import torch
 
 from jpegbench.codec import jpeg_roundtrip, write_png
 from jpegbench.errors import ConfigError, InputError, LockError
-from jpegbench.models.train import LOG_COLUMNS, TrainConfig, check_not_test_data, export_weights, load_config, train
+from jpegbench.models.training import LOG_COLUMNS, TrainConfig, check_not_test_data, export_weights, load_config, train
 from jpegbench.models.weights import SHIPPED_WEIGHTS, load_checkpoint, load_model, shipped_weights_dir
 
 from .conftest import make_image
@@ -129,7 +129,7 @@ def test_double_samples_have_no_qf_loss(image_dir, tmp_path):
 @pytest.mark.parametrize("in_nc", [1, 3])
 def test_identity_init_returns_the_input(in_nc):
     from jpegbench.models.fbcnn import FBCNN
-    from jpegbench.models.train import identity_init
+    from jpegbench.models.training import identity_init
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -187,12 +187,12 @@ def test_no_resume_starts_over(image_dir, tmp_path):
 
 
 def test_a_huge_training_state_is_refused_before_reading(image_dir, tmp_path):
-    import jpegbench.models.train as train_mod
+    from jpegbench.models.weights import DEFAULT_MAX_BYTES
 
     out = tmp_path / "run"
     train(tiny_config(image_dir, steps=2, milestones=()), out, progress=False, device="cpu")
     with open(out / "last.pt", "r+b") as f:  # sparse: no disk used, and never read
-        f.truncate(train_mod.DEFAULT_MAX_BYTES + 1)
+        f.truncate(DEFAULT_MAX_BYTES + 1)
     with pytest.raises(ConfigError, match="over the limit"):
         train(tiny_config(image_dir, steps=4, milestones=()), out, progress=False, device="cpu")
     train(tiny_config(image_dir, steps=2, milestones=()), out, resume=False, progress=False, device="cpu")
@@ -359,6 +359,45 @@ def test_shipped_weights_load_and_are_small(role):
     meta = model.checkpoint_meta
     assert meta["steps"] > 0 and meta["wall_seconds"] > 0 and "BSDS500" in meta["data"]["train_dir"]
     assert meta["storage"] == "float16"
+
+
+def _strings(meta) -> list[str]:
+    if isinstance(meta, str):
+        return [meta]
+    if isinstance(meta, dict):
+        return [s for k, v in meta.items() for s in [k, *_strings(v)]]
+    if isinstance(meta, (list, tuple)):
+        return [s for v in meta for s in _strings(v)]
+    return []
+
+
+def _absolute(value: str) -> bool:
+    import ntpath
+
+    return os.path.isabs(value) or ntpath.isabs(value)
+
+
+@pytest.mark.parametrize("role", ["fbcnn", "fbcnn-a"])
+def test_shipped_weights_record_no_absolute_path(role):
+    meta = load_checkpoint(shipped_weights_dir() / SHIPPED_WEIGHTS[role]).meta
+    strings = _strings(meta)
+    assert "BSDS500_trainval" in strings  # the folder's name is kept
+    assert [s for s in strings if _absolute(s)] == []
+
+
+def test_export_weights_records_no_absolute_path(image_dir, tmp_path):
+    cfg = tiny_config(image_dir, steps=2, milestones=(), val_every=2)
+    train(cfg, tmp_path / "run", progress=False, device="cpu")
+    run_meta = load_checkpoint(tmp_path / "run" / "best.pt").meta
+    assert _absolute(run_meta["data"]["train_dir"])  # the run's own files say where it ran ...
+    init = tmp_path / "run" / "best.pt"
+    train(tiny_config(image_dir, steps=2, milestones=(), val_every=2, init_from=str(init)), tmp_path / "ft",
+          progress=False, device="cpu")
+    meta = load_checkpoint(export_weights(tmp_path / "ft" / "best.pt", tmp_path / "small.pt",
+                                          meta={"source": str(tmp_path / "notes.txt")})).meta
+    assert [s for s in _strings(meta) if _absolute(s)] == []  # ... the exported file does not
+    assert meta["data"]["train_dir"] == image_dir.name
+    assert meta["init_from"]["path"] == "best.pt" and meta["source"] == "notes.txt"
 
 
 def test_shipped_model_lower_qf_gives_smoother_output():

@@ -1,0 +1,74 @@
+"""How a run's network starts: seeded random weights, the identity, or a checkpoint's weights.
+
+``init_from`` fine-tunes from a checkpoint of the same architecture (FBCNN-A
+from FBCNN, or one stage from the previous one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from jpegbench.errors import ConfigError
+from jpegbench.models.fbcnn import FBCNN
+from jpegbench.models.training.config import TrainConfig
+from jpegbench.models.weights import load_checkpoint
+
+__all__ = ["build_model", "identity_init"]
+
+
+def build_model(cfg: TrainConfig) -> tuple[FBCNN, dict[str, Any] | None]:
+    """The run's starting network and, with ``init_from``, where its weights came from (for the meta)."""
+    with torch.random.fork_rng(devices=[]):  # seeded initialization, no global seeding
+        torch.manual_seed(cfg.seed)
+        model = FBCNN.from_config(cfg.model_config())
+    if cfg.init_from is None:
+        if cfg.identity_init:
+            identity_init(model)
+        return model, None
+    p = cfg.path("init_from")
+    ckpt = load_checkpoint(p if p is not None and p.exists() else cfg.init_from)
+    if dict(ckpt.config, nc=list(ckpt.config["nc"])) != dict(model.config):
+        raise ConfigError(
+            f"training config key 'model.init_from': {ckpt.path} has architecture {ckpt.config}, "
+            f"the config asks for {model.config}"
+        )
+    model.load_state_dict(ckpt.state_dict, strict=True)
+    return model, {"path": str(ckpt.path), "meta_name": str(ckpt.meta.get("name", ""))}
+
+
+@torch.no_grad()
+def identity_init(model: FBCNN) -> FBCNN:
+    """Make a freshly built FBCNN return its input exactly, in place.
+
+    The released architecture has no global skip connection
+    (``out = m_tail(decoder + m_head(x))``), so a randomly initialized
+    network first has to learn the identity, which costs a short CPU run most
+    of its steps (the output is worse than the JPEG input for a long time).
+    Here channel ``c`` of ``m_head`` copies input channel ``c``, ``m_tail``
+    copies it back, and every layer that writes to those channels of the
+    last decoder scale (the up-convolution, the second convolution of each
+    QF-attention block, and ``to_beta_1``) starts at zero, so the decoder adds
+    nothing to them: the network starts as the identity and learns the
+    restoration as a residual. Other weights keep their random values;
+    gradients reach them from the first step.
+    """
+    c_in = model.in_nc
+    channels = range(min(c_in, model.out_nc))
+    up1 = model.m_up1
+    model.m_tail.weight.zero_()
+    model.m_tail.bias.zero_()
+    for c in channels:
+        model.m_head.weight[c].zero_()
+        model.m_head.weight[c, c, 1, 1] = 1.0
+        model.m_head.bias[c] = 0.0
+        model.m_tail.weight[c, c, 1, 1] = 1.0
+        up1[0].weight[:, c].zero_()  # ConvTranspose2d weight is (in, out, kh, kw)
+        up1[0].bias[c] = 0.0
+        for block in up1[1:]:
+            block.res[2].weight[c].zero_()
+            block.res[2].bias[c] = 0.0
+        model.to_beta_1[0].weight[c].zero_()
+        model.to_beta_1[0].bias[c] = 0.0
+    return model
