@@ -45,6 +45,18 @@ for a few thousand steps keeps predicting the mean QF (the pooled bottleneck
 features barely change with the QF, the L1 gradients of samples above and
 below the mean cancel), so its decoder also never learns to use the QF.
 
+Colour
+------
+``channels = 3`` trains on RGB patches whose JPEGs are made as real
+encoders make them: Pillow (libjpeg-turbo) converts RGB to JFIF YCbCr,
+subsamples the chroma (``subsampling``: 4:2:0 by default, 4:2:2, 4:4:4) and
+quantizes there; validation cells are made the same way and scored by RGB
+PSNR. Single-JPEG FBCNN and double-JPEG FBCNN-A work as for gray, with the
+same resumability. A colour model can start from a gray one of the same
+width and depth with ``init_from`` and ``init_channel_map = "replicate"``
+(:func:`gray_to_color`), as ``configs/fbcnn-small-color.toml`` and
+``configs/fbcnn-a-small-color.toml`` do from the shipped small gray weights.
+
 Determinism
 -----------
 The batch of step ``s`` is a function of ``(seed, s)`` only: epoch ``e``
@@ -85,13 +97,14 @@ from jpegbench.models.training.export import export_weights
 from jpegbench.models.training.guard import check_not_test_data
 from jpegbench.models.training.log import LOG_COLUMNS
 from jpegbench.models.training.loop import train
-from jpegbench.models.training.network import identity_init
+from jpegbench.models.training.network import gray_to_color, identity_init
 
 __all__ = [
     "TrainConfig",
     "load_config",
     "train",
     "identity_init",
+    "gray_to_color",
     "export_weights",
     "check_not_test_data",
     "LOG_COLUMNS",

@@ -18,25 +18,31 @@ from typing import Any
 
 import numpy as np
 
+from jpegbench.codec import SUBSAMPLINGS
 from jpegbench.codec._validate import read_toml_bytes
 from jpegbench.errors import ConfigError, InputError
 
-__all__ = ["TrainConfig", "load_config", "SECTIONS", "RESUMABLE_CHANGES", "where", "is_int"]
+__all__ = [
+    "TrainConfig", "load_config", "SECTIONS", "RESUMABLE_CHANGES", "INIT_CHANNEL_MAPS", "where", "is_int",
+    "saved_value",
+]
 
 
 # Which TOML table each field lives in; also the order of the dump.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "": ("name",),
-    "model": ("channels", "nc", "nb", "act_mode", "init_from", "identity_init"),
+    "model": ("channels", "nc", "nb", "act_mode", "init_from", "init_channel_map", "identity_init"),
     "data": (
         "train_dir", "val_dir", "val_count", "patch_size", "batch_size", "degradation",
-        "qf_range", "qf2_range", "double_prob", "shift", "augment",
+        "qf_range", "qf2_range", "double_prob", "shift", "augment", "subsampling",
     ),
     "optim": ("steps", "lr", "milestones", "gamma", "qf_loss_weight", "betas", "qf_teacher_prob", "qf_head_lr_mult"),
     "train": ("seed", "log_every", "val_every", "checkpoint_every", "num_threads"),
     "val": ("val_qfs", "val_double", "val_shift", "val_crop"),
 }  # fmt: skip
 # Changing these between an interrupted run and its resumption is allowed.
+#: How ``init_channel_map`` maps a gray checkpoint onto a colour model.
+INIT_CHANNEL_MAPS: tuple[str, ...] = ("replicate",)
 RESUMABLE_CHANGES = frozenset({"steps", "log_every", "val_every", "checkpoint_every", "num_threads"})
 
 
@@ -55,7 +61,18 @@ class TrainConfig:
         nc : 4 ints ; nb : int ; act_mode : {"R", "L"}
             :class:`~jpegbench.models.fbcnn.FBCNN` width, depth, activation.
         init_from : str, optional
-            Checkpoint to start from (fine-tuning FBCNN-A from FBCNN).
+            Checkpoint to start from (fine-tuning FBCNN-A from FBCNN): a
+            path, or a weight file name found as
+            :func:`~jpegbench.models.weights.resolve_weights` finds it (e.g.
+            ``"fbcnn_small_gray.pt"``, shipped with the package).
+        init_channel_map : {"replicate"}, optional
+            Warm-start a colour model (``channels = 3``) from a gray
+            ``init_from`` checkpoint of the same width and depth: the first
+            convolution's input weights are replicated over R, G, B and
+            divided by 3, the last convolution's outputs replicated, so the
+            colour model starts as the gray model on every channel (on an
+            image with R = G = B it returns the gray model's output).
+            Default: the checkpoint must have the config's architecture.
         identity_init : bool
             Start from a network that returns its input (see
             :func:`identity_init`); ignored with ``init_from``.
@@ -76,6 +93,10 @@ class TrainConfig:
             Grid shift between the two compressions.
         augment : bool
             Random flips and quarter turns.
+        subsampling : {"4:2:0", "4:2:2", "4:4:4"}
+            Chroma subsampling of colour JPEGs (training patches and
+            validation cells). The encoder (Pillow) converts RGB to JFIF
+            YCbCr and quantizes there, as real encoders do; ignored for gray.
     Optimization
         steps : int ; lr : float ; milestones : list of int ; gamma : float
             Adam for ``steps`` steps, lr multiplied by ``gamma`` at each milestone.
@@ -109,6 +130,7 @@ class TrainConfig:
     nb: int = 2
     act_mode: str = "R"
     init_from: str | None = None
+    init_channel_map: str | None = None
     identity_init: bool = False
     train_dir: str = ""
     val_dir: str | None = None
@@ -121,6 +143,7 @@ class TrainConfig:
     double_prob: float = 0.5
     shift: str = "random"
     augment: bool = True
+    subsampling: str = "4:2:0"
     steps: int = 1000
     lr: float = 1e-4
     milestones: tuple[int, ...] = ()
@@ -282,6 +305,12 @@ def _validate(cfg: TrainConfig) -> None:
         v = getattr(cfg, key)
         if v is not None and (not isinstance(v, str) or not v):
             raise _bad(key, "a non-empty path string", v)
+    if cfg.init_channel_map is not None:
+        if cfg.init_channel_map not in INIT_CHANNEL_MAPS:
+            raise _bad("init_channel_map", f"one of {list(INIT_CHANNEL_MAPS)} (or absent)", cfg.init_channel_map)
+        if cfg.init_from is None or cfg.channels != 3:
+            raise _bad("init_channel_map", "used only with 'model.init_from' and 'model.channels = 3'",
+                       cfg.init_channel_map)
     if not isinstance(cfg.identity_init, bool):
         raise _bad("identity_init", "true or false", cfg.identity_init)
     if not isinstance(cfg.train_dir, str):
@@ -301,6 +330,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise _bad("shift", "'random', 'aligned' or 'nonaligned'", cfg.shift)
     if not isinstance(cfg.augment, bool):
         raise _bad("augment", "true or false", cfg.augment)
+    if cfg.subsampling not in SUBSAMPLINGS:
+        raise _bad("subsampling", f"one of {list(SUBSAMPLINGS)}", cfg.subsampling)
     positive("steps")
     if not _is_num(cfg.lr) or cfg.lr <= 0:
         raise _bad("lr", "a positive number", cfg.lr)
@@ -337,6 +368,17 @@ def _validate(cfg: TrainConfig) -> None:
     positive("val_crop", 0)
     if cfg.val_crop % 8:
         raise _bad("val_crop", "a multiple of 8 (0 = whole image)", cfg.val_crop)
+
+
+def saved_value(table: Mapping[str, Any], key: str) -> Any:
+    """A key of a saved :meth:`TrainConfig.to_dict` table; its default if the table predates the key.
+
+    States written before a key existed (``subsampling``,
+    ``init_channel_map``) were trained with what is now its default.
+    """
+    if key in table:
+        return table[key]
+    return _plain(TrainConfig.__dataclass_fields__[key].default)
 
 
 def load_config(config: TrainConfig | str | os.PathLike[str]) -> TrainConfig:

@@ -71,6 +71,7 @@ def make_dataset(cfg: TrainConfig, files: list[Path]) -> tuple[Any, int]:
         qf2_range=cfg.qf2_range,
         double_prob=cfg.double_prob,
         shift=cfg.shift,
+        subsampling=cfg.subsampling,
     )
     n = len(files)
     per_epoch = -(-n // cfg.batch_size)
@@ -111,16 +112,16 @@ def val_images(cfg: TrainConfig, files: list[Path]) -> list[np.ndarray]:
 
 
 def val_cells(cfg: TrainConfig, images: list[np.ndarray]) -> Cells:
-    """Pre-compressed validation pairs (lq, hq) per cell, computed once."""
+    """Pre-compressed validation pairs (lq, hq) per cell, computed once, with the training encoder settings."""
     from jpegbench.synth.degrade import double_jpeg
 
     cells = []
     for qf in cfg.val_qfs:
-        cells.append((f"qf{qf}", [(jpeg_roundtrip(img, qf), img) for img in images]))
+        cells.append((f"qf{qf}", [(jpeg_roundtrip(img, qf, subsampling=cfg.subsampling), img) for img in images]))
     for qf1, qf2 in cfg.val_double:
         pairs = []
         for img in images:
-            res = double_jpeg(img, qf1, qf2, cfg.val_shift)
+            res = double_jpeg(img, qf1, qf2, cfg.val_shift, subsampling=cfg.subsampling)
             pairs.append((res.lq_pixels, res.hq_pixels))
         cells.append((f"d{qf1}-{qf2}", pairs))
     return cells
@@ -137,7 +138,7 @@ def _planes(pixels: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def validate(model: FBCNN, cells: Cells, device: torch.device) -> dict[str, float]:
-    """Mean PSNR (8-bit output, blind) per cell and overall ``"mean"``."""
+    """Mean PSNR (8-bit output, blind; over R, G, B for colour) per cell and overall ``"mean"``."""
     was_training = model.training
     model.eval()
     out: dict[str, float] = {}

@@ -1,7 +1,9 @@
 """How a run's network starts: seeded random weights, the identity, or a checkpoint's weights.
 
 ``init_from`` fine-tunes from a checkpoint of the same architecture (FBCNN-A
-from FBCNN, or one stage from the previous one).
+from FBCNN, or one stage from the previous one), or, with
+``init_channel_map = "replicate"``, warm-starts a colour model from a gray
+one (:func:`gray_to_color`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.training.config import TrainConfig
 from jpegbench.models.weights import load_checkpoint
 
-__all__ = ["build_model", "identity_init"]
+__all__ = ["build_model", "gray_to_color", "identity_init"]
 
 
 def build_model(cfg: TrainConfig) -> tuple[FBCNN, dict[str, Any] | None]:
@@ -29,13 +31,57 @@ def build_model(cfg: TrainConfig) -> tuple[FBCNN, dict[str, Any] | None]:
         return model, None
     p = cfg.path("init_from")
     ckpt = load_checkpoint(p if p is not None and p.exists() else cfg.init_from)
-    if dict(ckpt.config, nc=list(ckpt.config["nc"])) != dict(model.config):
+    config, state_dict = dict(ckpt.config, nc=list(ckpt.config["nc"])), ckpt.state_dict
+    if cfg.init_channel_map == "replicate":
+        if (config.get("in_nc"), config.get("out_nc", config.get("in_nc"))) != (1, 1):
+            raise ConfigError(
+                f"training config key 'model.init_channel_map' = 'replicate' needs a gray (1-channel) "
+                f"'model.init_from' checkpoint; {ckpt.path} has in_nc={config.get('in_nc')}"
+            )
+        config, state_dict = dict(config, in_nc=3, out_nc=3), gray_to_color(state_dict)
+    if config != dict(model.config):
         raise ConfigError(
             f"training config key 'model.init_from': {ckpt.path} has architecture {ckpt.config}, "
             f"the config asks for {model.config}"
         )
-    model.load_state_dict(ckpt.state_dict, strict=True)
-    return model, {"path": str(ckpt.path), "meta_name": str(ckpt.meta.get("name", ""))}
+    model.load_state_dict(state_dict, strict=True)
+    init = {"path": str(ckpt.path), "meta_name": str(ckpt.meta.get("name", ""))}
+    if cfg.init_channel_map is not None:
+        init["channel_map"] = cfg.init_channel_map
+    return model, init
+
+
+def gray_to_color(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A gray FBCNN's state dict made into a colour (RGB in, RGB out) one that computes the same thing per channel.
+
+    ``m_head.weight`` ``(nc0, 1, 3, 3)`` becomes ``(nc0, 3, 3, 3)`` with the
+    gray kernel divided by 3 on each of R, G, B, so an image with
+    R = G = B = y gives the gray model's features of y; ``m_tail``'s single
+    output (weight ``(1, nc0, 3, 3)``, bias ``(1,)``) is copied to the three
+    outputs. Every other tensor is independent of the channel count and is
+    kept. The result is then a starting point: training separates the
+    channels (chroma is restored from the colour-specific errors).
+
+    Parameters
+    ----------
+    state_dict : dict of str to Tensor
+        Of ``FBCNN(in_nc=1, out_nc=1, ...)``.
+
+    Returns
+    -------
+    dict of str to Tensor
+        New tensors for ``m_head.weight``, ``m_tail.weight`` and
+        ``m_tail.bias``; the others are the input's.
+    """
+    out = dict(state_dict)
+    head, tail_w, tail_b = state_dict["m_head.weight"], state_dict["m_tail.weight"], state_dict["m_tail.bias"]
+    if head.shape[1] != 1 or tail_w.shape[0] != 1 or tail_b.shape != (1,):
+        raise ConfigError(f"not a gray FBCNN state dict: m_head.weight {tuple(head.shape)}, "
+                          f"m_tail.weight {tuple(tail_w.shape)}")
+    out["m_head.weight"] = head.repeat(1, 3, 1, 1) / 3.0
+    out["m_tail.weight"] = tail_w.repeat(3, 1, 1, 1)
+    out["m_tail.bias"] = tail_b.repeat(3)
+    return out
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ import torch
 
 from jpegbench.errors import ConfigError
 from jpegbench.models.fbcnn import FBCNN
-from jpegbench.models.training.config import RESUMABLE_CHANGES, SECTIONS, TrainConfig, where
+from jpegbench.models.training.config import RESUMABLE_CHANGES, SECTIONS, TrainConfig, saved_value, where
 from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, save_checkpoint
 
 __all__ = ["run_meta", "save_state", "read_state", "check_resumable", "load_scheduler_state"]
@@ -38,7 +38,7 @@ def run_meta(
             "train_images": n_train,
             "val_images": n_val,
             "color": "gray (BT.601 studio-swing Y)" if cfg.channels == 1 else "rgb",
-            "encoder": "pillow (libjpeg-turbo), IJG tables, 4:2:0 for colour",
+            "encoder": f"pillow (libjpeg-turbo), IJG tables, {cfg.subsampling} for colour",
         },
         "init_from": init,
         "val_psnr": val,
@@ -121,9 +121,10 @@ def check_resumable(cfg: TrainConfig, state: dict[str, Any], path: Path) -> None
         for key in keys:
             if key in RESUMABLE_CHANGES:
                 continue
-            if a.get(key) != b.get(key):
+            there = saved_value(a, key)
+            if there != b.get(key):
                 raise ConfigError(
-                    f"{path} was trained with a different config (key '{where(key)}': {a.get(key)!r} there, "
+                    f"{path} was trained with a different config (key '{where(key)}': {there!r} there, "
                     f"{b.get(key)!r} now); use another output folder or resume=False (CLI --no-resume)"
                 )
     if int(state["training"]["step"]) > cfg.steps:
