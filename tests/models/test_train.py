@@ -669,6 +669,26 @@ def test_gray_to_color_warm_start_equals_the_gray_model_on_gray_equal_rgb(tmp_pa
     assert all(torch.equal(g[k], c[k]) for k in g if not k.startswith(("m_head.", "m_tail.")))
 
 
+def test_replicate_identity_warm_start_passes_colour_through_with_the_gray_body():
+    from jpegbench.models.training.network import build_model
+
+    gray_path = shipped_weights_dir() / SHIPPED_WEIGHTS["fbcnn"]
+    gray = load_model(gray_path, device="cpu")
+    cfg = TrainConfig(channels=3, nc=(16, 32, 64, 128), nb=2, init_from=str(gray_path),
+                      init_channel_map="replicate_identity")
+    color, init = build_model(cfg)
+    assert init["channel_map"] == "replicate_identity"
+    x = torch.from_numpy(make_image(48, 64, color="rgb", seed=5)).float().div(255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        restored, qf = color(x)
+    torch.testing.assert_close(restored, x, rtol=0, atol=1e-6)  # the identity: chroma kept
+    assert 1 <= float(qf) <= 100
+    g, c = gray.state_dict(), color.state_dict()
+    assert all(torch.equal(g[k], c[k]) for k in g if k.startswith(("m_down", "m_body", "qf_pred")))
+    # Head channels beyond the three colour ones keep the gray kernels, replicated / 3.
+    torch.testing.assert_close(c["m_head.weight"][3:], g["m_head.weight"][3:].repeat(1, 3, 1, 1) / 3)
+
+
 def test_warm_start_needs_a_gray_checkpoint_and_the_same_width(tmp_path):
     from jpegbench.models.fbcnn import FBCNN
     from jpegbench.models.training.network import build_model

@@ -53,8 +53,10 @@ subsamples the chroma (``subsampling``: 4:2:0 by default, 4:2:2, 4:4:4) and
 quantizes there; validation cells are made the same way and scored by RGB
 PSNR. Single-JPEG FBCNN and double-JPEG FBCNN-A work as for gray, with the
 same resumability. A colour model can start from a gray one of the same
-width and depth with ``init_from`` and ``init_channel_map = "replicate"``
-(:func:`gray_to_color`), as ``configs/fbcnn-small-color.toml`` and
+width and depth with ``init_from`` and ``init_channel_map``
+(``"replicate"``: exactly the gray model on each channel, see
+:func:`gray_to_color`; ``"replicate_identity"``: that, started as the
+identity), as ``configs/fbcnn-small-color.toml`` and
 ``configs/fbcnn-a-small-color.toml`` do from the shipped small gray weights.
 
 Determinism

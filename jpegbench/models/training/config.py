@@ -42,7 +42,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 # Changing these between an interrupted run and its resumption is allowed.
 #: How ``init_channel_map`` maps a gray checkpoint onto a colour model.
-INIT_CHANNEL_MAPS: tuple[str, ...] = ("replicate",)
+INIT_CHANNEL_MAPS: tuple[str, ...] = ("replicate", "replicate_identity")
 RESUMABLE_CHANGES = frozenset({"steps", "log_every", "val_every", "checkpoint_every", "num_threads"})
 
 
@@ -65,14 +65,19 @@ class TrainConfig:
             path, or a weight file name found as
             :func:`~jpegbench.models.weights.resolve_weights` finds it (e.g.
             ``"fbcnn_small_gray.pt"``, shipped with the package).
-        init_channel_map : {"replicate"}, optional
+        init_channel_map : {"replicate", "replicate_identity"}, optional
             Warm-start a colour model (``channels = 3``) from a gray
-            ``init_from`` checkpoint of the same width and depth: the first
-            convolution's input weights are replicated over R, G, B and
-            divided by 3, the last convolution's outputs replicated, so the
-            colour model starts as the gray model on every channel (on an
-            image with R = G = B it returns the gray model's output).
-            Default: the checkpoint must have the config's architecture.
+            ``init_from`` checkpoint of the same width and depth.
+            ``"replicate"``: the first convolution's input weights are
+            replicated over R, G, B and divided by 3, the last convolution's
+            outputs replicated, so the colour model starts as the gray model
+            on every channel (on an image with R = G = B it returns the gray
+            model's output; on a colour image a gray one).
+            ``"replicate_identity"``: the same, then :func:`identity_init` on
+            the three colour channels, so the network starts as the identity
+            (colour passes through) with the gray model's trained body and
+            QF predictor. Default: the checkpoint must have the config's
+            architecture.
         identity_init : bool
             Start from a network that returns its input (see
             :func:`identity_init`); ignored with ``init_from``.
