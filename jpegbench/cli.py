@@ -493,7 +493,7 @@ def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weig
 def train_command(config: str, out: str, device: str | None, no_resume: bool, quiet: bool) -> int:
     """Train FBCNN (single JPEG) or FBCNN-A (double JPEG) from a CONFIG (TOML, e.g. configs/fbcnn-small-gray.toml);
     resumes after interruption."""
-    from jpegbench.models.train import train
+    from jpegbench.models import train
 
     summary = train(config, out, resume=not no_resume, device=device, progress=not quiet)
     click.echo(json.dumps(summary, indent=1, default=str))

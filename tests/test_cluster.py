@@ -185,7 +185,7 @@ def test_a_task_error_reaches_the_caller_as_raised(client, tmp_path):
 def test_a_worker_with_another_encoder_refuses_to_write(tmp_path):
     from jpegbench.errors import CorpusError
     from jpegbench.synth import load_recipe
-    from jpegbench.synth.corpus import _check_cluster_worker
+    from jpegbench.synth._samples import _check_cluster_worker
 
     recipe = load_recipe(_recipe(tmp_path, 1))
     cfg = {"encoder": {"backend": recipe.backend, "version": recipe.version},

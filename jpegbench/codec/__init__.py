@@ -42,5 +42,3 @@ __all__ = [
     "qf_from_qtables", "inspect_jpeg", "check_pixels", "check_qf", "check_shift",
 ]  # fmt: skip
 
-# TODO(merge): remove once report/evaluate.py and models/train.py import jpegbench._fs
-from jpegbench._fs import sha256_file  # noqa: E402,F401

@@ -98,5 +98,3 @@ def _too_large(p: Path, size: int, limit: int) -> ImageTooLargeError:
                               "(raise it with JPEGBENCH_MAX_FILE_BYTES)")
 
 
-# TODO(merge): remove once models/train.py imports jpegbench._config
-from jpegbench._config import read_toml_bytes  # noqa: E402,F401

@@ -31,8 +31,6 @@ from jpegbench.codec.color import rgb_to_y
 from jpegbench.codec.limits import default_max_pixels
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, UnsupportedImageError
 
-# TODO(merge): remove once report/evaluate.py and models/train.py import jpegbench._fs
-from jpegbench._fs import atomic_write, remove_stale_parts, remove_stale_parts_in  # noqa: F401
 
 __all__ = ["IMAGE_SUFFIXES", "read_image", "image_from_bytes", "list_images", "png_bytes", "write_png"]
 

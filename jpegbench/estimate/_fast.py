@@ -32,6 +32,7 @@ import torch
 
 from jpegbench.codec import ijg_qtable
 from jpegbench.errors import InputError
+from jpegbench._device import pick_device
 from jpegbench.estimate._ckernel import c_sse, check_kernel, load
 from jpegbench.estimate._islow import fdct_islow, idct_islow_unlimited, range_limit
 
@@ -43,18 +44,8 @@ _KEY_QFS = (10, 30, 50, 70, 90)  # QFs whose sparsity orders the blocks of a gro
 
 
 def resolve_device(device: object) -> torch.device:
-    """``None`` -> CPU; a string or :class:`torch.device`; CUDA must be available."""
-    if device is None:
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)  # type: ignore[arg-type]
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be 'cpu', 'cuda' or a torch.device, got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device='cuda' was asked for but torch.cuda.is_available() is False")
-    if dev.type not in ("cpu", "cuda"):
-        raise InputError(f"device must be a CPU or CUDA device, got {dev}")
-    return dev
+    """``None`` -> CPU (the C kernel is the fast path there); otherwise a checked CPU or CUDA device."""
+    return pick_device(device, default="cpu", kinds=("cpu", "cuda"))  # type: ignore[arg-type]
 
 
 def _qtables(qfs: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -17,9 +17,13 @@
   networks; their inputs from a JPEG file in :mod:`jpegbench.models.jpeg_inputs`,
   their weights through :func:`load_guided_model`.
 
-Training lives in :mod:`jpegbench.models.train` (imported on its own).
+* :func:`pick_device` -- the one device choice of the package.
+* :func:`train`, :class:`TrainConfig`, :func:`load_config`,
+  :func:`export_weights` -- training, from the :mod:`jpegbench.models.training`
+  subpackage (``jpegbench.models.train`` is the training function).
 """
 
+from jpegbench._device import pick_device
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.guided_weights import (
     GUIDED_ARCHITECTURES,
@@ -33,8 +37,6 @@ from jpegbench.models.inference import (
     COLOR_POLICIES,
     DEFAULT_OVERLAP,
     PRECISIONS,
-    RestoreResult,
-    pick_device,
     predict_qf,
     receptive_field_margin,
     restore,
@@ -66,16 +68,18 @@ from jpegbench.models.weights import (
     resolve_weights,
     save_checkpoint,
 )
+from jpegbench.models.training import TrainConfig, export_weights, load_config, train
 
 __all__ = [
     "FBCNN", "QCN", "QGCN", "IJCN",
     "GUIDED_ARCHITECTURES", "detect_architecture", "find_guided_weights", "load_guided_model",
     "guided_margin", "restore_ijcn", "restore_qcn",
-    "COLOR_POLICIES", "DEFAULT_OVERLAP", "PRECISIONS", "RestoreResult", "pick_device",
+    "COLOR_POLICIES", "DEFAULT_OVERLAP", "PRECISIONS", "pick_device",
     "predict_qf", "receptive_field_margin", "restore", "restore_batch", "tile_spans",
     "AUTO_TILE_PIXELS", "RestoreRun", "restore_files",
     "GUIDED_METHODS", "METHODS", "QF_SOURCES", "GuidedMethod", "Method", "Restoration", "get_method",
     "CHECKPOINT_FORMAT", "KNOWN_WEIGHTS", "SHIPPED_WEIGHTS", "WEIGHTS_DIR_ENV", "Checkpoint",
     "default_weights", "find_weights", "load_checkpoint", "load_model", "qf_patch_from_meta", "resolve_weights",
     "save_checkpoint",
+    "TrainConfig", "export_weights", "load_config", "train",
 ]  # fmt: skip

@@ -22,24 +22,33 @@ EstimateFn = Callable[..., Any]
 
 @dataclass(frozen=True)
 class Restoration:
-    """One restored image and how it was made.
+    """One restored image and how it was made: what :func:`~jpegbench.models.restore` and every method return.
 
     Attributes
     ----------
     image : ndarray, uint8, shape (H, W) or (H, W, 3)
+        Same shape as the input.
     qf_predicted : float or None
-        FBCNN's own QF prediction (0..100); None for ``jpeg`` and the
-        table-guided methods (they predict none).
+        The network's QF prediction (0..100; the median over tiles when
+        tiled); None for ``jpeg`` and the table-guided methods (they predict
+        none).
     qf_used : float or None
         The QF that conditioned the restoration (prediction, estimate or
         manual); for the table-guided methods the QF of the tables given to
         the network. None for ``jpeg``.
-    method : str
+    qf_map : ndarray of float, shape (tiles_y, tiles_x), or None
+        Per-tile QF predictions (:func:`~jpegbench.models.restore` with
+        ``return_qf_map=True``).
+    tiles : int
+        Number of tiles run (1 when untiled, 0 for ``jpeg``).
+    method : str or None
+        The method's name; None from :func:`~jpegbench.models.restore` itself.
     weights : str or None
-        Path of the weight file used; None for ``jpeg``.
+        Path of the weight file used (set by methods); None for ``jpeg``.
     seconds : float
-        Wall time of the restoration (including QF estimation for the ``-d``
-        methods, excluding model loading and reading the file).
+        Wall time of the restoration as a method measures it (including QF
+        estimation for the ``-d`` methods, excluding model loading and
+        reading the file); 0 from :func:`~jpegbench.models.restore` itself.
     qf_source : str or None
         Where ``qf_used`` came from, one of :data:`QF_SOURCES`: FBCNN's
         ``"predicted"``, the estimator's ``"dominant"``, ``"manual"``, or
@@ -51,9 +60,11 @@ class Restoration:
     image: np.ndarray = field(repr=False)
     qf_predicted: float | None
     qf_used: float | None
-    method: str
-    weights: str | None
-    seconds: float
+    qf_map: np.ndarray | None = field(default=None, repr=False)
+    tiles: int = 1
+    method: str | None = None
+    weights: str | None = None
+    seconds: float = 0.0
     qf_source: str | None = None
 
 

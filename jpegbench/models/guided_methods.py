@@ -270,7 +270,8 @@ class GuidedMethod:
             tables, qf_used, qf_source = self._tables(src, qf_int, n_maps)
             image, _ = restore_qcn(model, src.pixels, tables[:n_maps], tile=self._tile,  # type: ignore[arg-type]
                                    overlap=self._overlap, device=self._device)  # fmt: skip
-        return Restoration(image, None, qf_used, self.name, path, time.perf_counter() - start, qf_source)
+        return Restoration(image, None, qf_used, method=self.name, weights=path, seconds=time.perf_counter() - start,
+                           qf_source=qf_source)
 
 
 def _image_channels(model: nn.Module) -> int:

@@ -1,4 +1,4 @@
-"""Running an FBCNN on uint8 images: device choice, batching, tiled inference.
+"""Running an FBCNN on uint8 images: batching, tiled inference, colour policy.
 
 Tiled inference
 ---------------
@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,15 +61,16 @@ from torch import Tensor
 
 from jpegbench.codec import check_pixels, rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from jpegbench.errors import InputError, QualityError, ShapeError
+from jpegbench.models._restoration import Restoration
+from jpegbench._device import pick_device
 from jpegbench.models.fbcnn import FBCNN, GRID
 
 __all__ = [
     "COLOR_POLICIES",
     "DEFAULT_OVERLAP",
     "PRECISIONS",
-    "RestoreResult",
+    "Restoration",
     "check_tiling",
-    "pick_device",
     "predict_qf",
     "receptive_field_margin",
     "restore",
@@ -83,74 +83,7 @@ COLOR_POLICIES = ("y", "error")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
-@dataclass
-class RestoreResult:
-    """The output of :func:`restore`.
-
-    Attributes
-    ----------
-    image : ndarray, uint8, shape (H, W) or (H, W, 3)
-        Same shape as the input.
-    qf_predicted : float
-        The network's QF prediction (0..100; the median over tiles when tiled).
-    qf_used : float
-        The QF that conditioned the restoration: the prediction, or the
-        caller's ``qf``.
-    qf_map : ndarray of float, shape (tiles_y, tiles_x), or None
-        Per-tile QF predictions (tiled mode with ``return_qf_map=True``).
-    tiles : int
-        Number of tiles run (1 when untiled).
-    """
-
-    image: np.ndarray
-    qf_predicted: float
-    qf_used: float
-    qf_map: np.ndarray | None = None
-    tiles: int = 1
-
-
-# -- devices and settings -----------------------------------------------------
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to run on.
-
-    Parameters
-    ----------
-    device : str or torch.device, optional
-        ``None``: CUDA if available, else CPU. Otherwise checked: an
-        unavailable CUDA (or CUDA index, or MPS) is an error, not a silent
-        fallback.
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    InputError
-        Not a device, or a device this machine does not have.
-    """
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise InputError(f"device must be a str or torch.device, got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"device must be like 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device {str(dev)!r} requested but CUDA is not available (torch {torch.__version__})")
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise InputError(f"device {str(dev)!r} requested but only {count} CUDA device(s) exist")
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise InputError(f"device {str(dev)!r} requested but MPS is not available")
-    elif dev.type != "cpu":
-        raise InputError(f"device must be cpu, cuda or mps, got {str(dev)!r}")
-    return dev
+# -- settings ------------------------------------------------------------------
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -484,7 +417,7 @@ def restore(
     color_policy: str = "error",
     precision: str = "auto",
     return_qf_map: bool = False,
-) -> RestoreResult:
+) -> Restoration:
     """Restore one JPEG-decoded image with an FBCNN.
 
     Parameters
@@ -522,7 +455,7 @@ def restore(
 
     Returns
     -------
-    RestoreResult
+    Restoration
 
     Raises
     ------
@@ -559,7 +492,7 @@ def restore(
                                                       batch_size=batch_size, device=dev, precision=precision)  # fmt: skip
     if patch is not None:
         qf_pred, qf_map = patch
-    return RestoreResult(finish(out), qf_pred, qf_used, qf_map if return_qf_map else None, count)
+    return Restoration(finish(out), qf_pred, qf_used, qf_map=qf_map if return_qf_map else None, tiles=count)
 
 
 def restore_batch(
@@ -571,7 +504,7 @@ def restore_batch(
     device: str | torch.device | None = None,
     color_policy: str = "error",
     precision: str = "auto",
-) -> list[RestoreResult]:
+) -> list[Restoration]:
     """Restore several images, running same-size images in one batch.
 
     Parameters
@@ -587,7 +520,7 @@ def restore_batch(
 
     Returns
     -------
-    list of RestoreResult
+    list of Restoration
         In the order of ``images``. For tiling, call :func:`restore` per image.
     """
     model = _check_model(model)
@@ -611,14 +544,14 @@ def restore_batch(
     groups: dict[tuple, list[int]] = {}
     for k, (planes, _) in enumerate(prepared):
         groups.setdefault((planes.shape, qfs[k]), []).append(k)
-    results: list[RestoreResult | None] = [None] * len(images)
+    results: list[Restoration | None] = [None] * len(images)
     for (_, qf_value), ids in groups.items():
         for chunk in _chunks(ids, batch_size):
             out, predicted = _run(model, np.stack([prepared[k][0] for k in chunk]), qf_value, dev, precision)
             for k, restored, value in zip(chunk, out, predicted):
                 if k in patch_read:
-                    results[k] = RestoreResult(prepared[k][1](restored), qf_value, qf_value)
+                    results[k] = Restoration(prepared[k][1](restored), qf_value, qf_value)
                     continue
                 used = float(value) if qf_value is None else qf_value
-                results[k] = RestoreResult(prepared[k][1](restored), float(value), used)
+                results[k] = Restoration(prepared[k][1](restored), float(value), used)
     return results  # type: ignore[return-value]

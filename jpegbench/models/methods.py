@@ -46,6 +46,7 @@ decoded pixels: call them with a path or the file's bytes
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -61,7 +62,8 @@ from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.guided_inference import check_guided_tiling
 from jpegbench.models.guided_methods import GUIDED_METHODS, GuidedMethod
 from jpegbench.models.guided_weights import GUIDED_ARCHITECTURES, _article, find_guided_weights
-from jpegbench.models.inference import COLOR_POLICIES, check_tiling, pick_device, restore
+from jpegbench._device import pick_device
+from jpegbench.models.inference import COLOR_POLICIES, check_tiling, restore
 from jpegbench.models.weights import find_weights, load_model, resolve_weights
 
 __all__ = ["METHODS", "GUIDED_METHODS", "QF_SOURCES", "EstimateFn", "GuidedMethod", "Method",
@@ -144,7 +146,7 @@ class Method:
         if self.name == "jpeg":
             if qf is not None:
                 raise InputError(f"method 'jpeg' takes no qf, got qf={qf!r}")
-            return Restoration(pixels.copy(), None, None, "jpeg", None, 0.0)
+            return Restoration(pixels.copy(), None, None, tiles=0, method="jpeg")
         model, path = self.model(1 if pixels.ndim == 2 else 3)
         start = time.perf_counter()
         source = "manual" if qf is not None else "predicted"
@@ -161,7 +163,7 @@ class Method:
             color_policy=self._color_policy,
         )
         seconds = time.perf_counter() - start
-        return Restoration(result.image, result.qf_predicted, result.qf_used, self.name, path, seconds, source)
+        return dataclasses.replace(result, method=self.name, weights=path, seconds=seconds, qf_source=source)
 
     def _estimate(self, pixels: np.ndarray) -> float | None:
         # No dominant QF found (e.g. an image too small to estimate): fall
@@ -172,7 +174,7 @@ class Method:
 def get_method(
     name: str,
     *,
-    weights: str | os.PathLike[str] | nn.Module | None = None,
+    weights: str | os.PathLike[str] | torch.nn.Module | None = None,
     weights_dir: str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
     tile: int | None = None,

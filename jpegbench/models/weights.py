@@ -40,7 +40,7 @@ from torch import Tensor
 from jpegbench._fs import atomic_write
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.fbcnn import FBCNN
-from jpegbench.models.inference import pick_device
+from jpegbench._device import pick_device
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -514,8 +514,12 @@ def save_checkpoint(
     *,
     meta: dict[str, Any] | None = None,
     half: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a jpegbench checkpoint (config + state dict + meta), atomically.
+
+    The one writer of checkpoint files: shipped weights, a training run's
+    ``best.pt`` and its resumable ``last.pt`` (``extra={"training": ...}``).
 
     Parameters
     ----------
@@ -530,6 +534,10 @@ def save_checkpoint(
     half : bool, default False
         Store floating tensors as float16 (half the size; :func:`load_model`
         returns float32).
+    extra : dict, optional
+        Further top-level entries written as given (tensors allowed), e.g.
+        a training state's ``"training"``; :func:`load_checkpoint` ignores
+        them. They may not replace the checkpoint's own keys.
 
     Returns
     -------
@@ -557,6 +565,10 @@ def save_checkpoint(
         "state_dict": state,
         "meta": meta,
     }
+    if extra is not None:
+        if not isinstance(extra, dict) or set(extra) & set(payload):
+            raise InputError(f"extra must be a dict without the keys {sorted(payload)}, got {extra!r:.80}")
+        payload.update(extra)
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"folder for the checkpoint does not exist: {path.parent}")

@@ -9,7 +9,7 @@ What "the same" means is each command's resume contract:
 * ``evaluate`` (:mod:`jpegbench.evaluate.runner`, "Resuming"): the results
   table equals an uninterrupted run's except the runtime column
   (``seconds``); the run metadata and the example-crops sidecar are equal.
-* ``train`` (:mod:`jpegbench.models.train`, "Determinism"): on the CPU the
+* ``train`` (:mod:`jpegbench.models.training`, "Determinism"), gray and colour: on the CPU the
   resumed weights equal an uninterrupted run's, bit for bit, and so does the
   log (``seconds`` aside). The periodic checkpoints here fall in the middle
   of log windows (``checkpoint_every`` 3, ``log_every`` 2): ``last.pt``
@@ -171,6 +171,15 @@ val_crop = 0
 """
 
 
+# Colour: an FBCNN-A-like recipe (RGB, 4:2:0 JPEGs in YCbCr, half double JPEGs with random shifts,
+# a double-JPEG validation cell), so the resume contract covers every colour code path.
+KILL_TRAIN_CONFIG_RGB = (
+    KILL_TRAIN_CONFIG.replace("[model]\n", "[model]\nchannels = 3\n")
+    .replace("batch_size = 2\n", 'batch_size = 2\ndegradation = "mixed"\nshift = "random"\nsubsampling = "4:2:0"\n')
+    .replace("val_qfs = [20]\n", "val_qfs = [20]\nval_double = [[10, 30]]\n")
+)
+
+
 def _read_log(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
@@ -186,15 +195,18 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
-def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path):
-    from jpegbench.models.train import train
+@pytest.mark.parametrize("color", ["gray", "rgb"])
+def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path, color):
+    from jpegbench.models.training import train
 
-    good_files(5, "train")
+    good_files(5, "train", color=color)
     config = tmp_path / "train.toml"
-    config.write_text(KILL_TRAIN_CONFIG.format(train_dir=tmp_path / "train"))
+    text = KILL_TRAIN_CONFIG if color == "gray" else KILL_TRAIN_CONFIG_RGB
+    config.write_text(text.format(train_dir=tmp_path / "train"))
     ref_dir = tmp_path / "ref"
     summary = train(config, ref_dir, progress=False, device="cpu")
     assert summary["step"] == 24
+    assert _state(ref_dir / "last.pt")["config"]["in_nc"] == (1 if color == "gray" else 3)
 
     out = tmp_path / "killed"
     cmd = ["train", config, "--out", out, "--device", "cpu", "--quiet"]
@@ -246,7 +258,7 @@ def test_evaluate_deletes_the_temporary_files_of_a_killed_run(corpus, results):
 
 
 def test_train_deletes_the_temporary_files_of_a_killed_run(good_files, train_config, tmp_path):
-    from jpegbench.models.train import train
+    from jpegbench.models.training import train
 
     good_files(3, "train")
     out = tmp_path / "run"

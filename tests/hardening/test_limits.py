@@ -258,7 +258,7 @@ def test_huge_toml_files_are_refused_from_their_size(tmp_path, kind):
     """A 2 GiB (sparse) recipe or training config: refused on its size; at most MAX_TOML_BYTES + 1 is ever read."""
     from jpegbench._config import MAX_TOML_BYTES
     from jpegbench.errors import ConfigError
-    from jpegbench.models.train import load_config
+    from jpegbench.models.training import load_config
     from jpegbench.synth import load_recipe
 
     size = 2 * 2**30

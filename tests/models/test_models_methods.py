@@ -67,6 +67,8 @@ def test_fbcnn_blind_with_checkpoint(tmp_path, model_factory, image_factory):
     image = image_factory(24, 32)
     result = get_method("fbcnn", weights=path, device="cpu")(image)
     expected = restore(model, image)
+    assert type(expected) is type(result) is Restoration  # one result type for restore() and methods
+    assert (expected.method, expected.weights, expected.tiles) == (None, None, 1)
     np.testing.assert_array_equal(result.image, expected.image)
     assert result.qf_used == result.qf_predicted == pytest.approx(expected.qf_predicted)
     assert (result.method, result.weights) == ("fbcnn", str(path))

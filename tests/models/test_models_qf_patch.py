@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jpegbench.models import load_model, predict_qf, qf_patch_from_meta, restore, restore_batch, save_checkpoint
-from jpegbench.models.train import export_weights
+from jpegbench.models.training import export_weights
 
 
 def _manual_patch_median(model, x: np.ndarray, p: int) -> float:

@@ -1,4 +1,6 @@
-"""Tests for jpegbench.models.train: short runs, resume, config validation, test-set guard, shipped weights.
+"""Tests for jpegbench.models.training (``jpegbench.models.train``).
+
+Short runs, resume, config validation, test-set guard, shipped weights, colour.
 
 Training runs here are a few steps of a tiny FBCNN on 16x16 patches of
 synthetic images, so the file runs in seconds on one CPU thread.
@@ -18,8 +20,8 @@ import torch
 from jpegbench._lock import DirLock
 from jpegbench.codec import jpeg_roundtrip, write_png
 from jpegbench.errors import ConfigError, InputError, LockError
-from jpegbench.models.train import LOG_COLUMNS, TrainConfig, check_not_test_data, export_weights, load_config, train
-from jpegbench.models.weights import SHIPPED_WEIGHTS, load_checkpoint, load_model, shipped_weights_dir
+from jpegbench.models.training import LOG_COLUMNS, TrainConfig, check_not_test_data, export_weights, load_config, train
+from jpegbench.models.weights import SHIPPED_WEIGHTS, load_checkpoint, load_model, save_checkpoint, shipped_weights_dir
 
 from .conftest import make_image
 
@@ -33,6 +35,15 @@ def image_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     for i in range(5):
         write_png(folder / f"img{i}.png", make_image(40, 48, seed=i))
+    return folder
+
+
+@pytest.fixture
+def rgb_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "clean_rgb"
+    folder.mkdir()
+    for i in range(5):
+        write_png(folder / f"img{i}.png", make_image(40, 48, color="rgb", seed=i))
     return folder
 
 
@@ -129,7 +140,7 @@ def test_double_samples_have_no_qf_loss(image_dir, tmp_path):
 @pytest.mark.parametrize("in_nc", [1, 3])
 def test_identity_init_returns_the_input(in_nc):
     from jpegbench.models.fbcnn import FBCNN
-    from jpegbench.models.train import identity_init
+    from jpegbench.models.training import identity_init
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -187,12 +198,12 @@ def test_no_resume_starts_over(image_dir, tmp_path):
 
 
 def test_a_huge_training_state_is_refused_before_reading(image_dir, tmp_path):
-    import jpegbench.models.train as train_mod
+    from jpegbench.models.weights import DEFAULT_MAX_BYTES
 
     out = tmp_path / "run"
     train(tiny_config(image_dir, steps=2, milestones=()), out, progress=False, device="cpu")
     with open(out / "last.pt", "r+b") as f:  # sparse: no disk used, and never read
-        f.truncate(train_mod.DEFAULT_MAX_BYTES + 1)
+        f.truncate(DEFAULT_MAX_BYTES + 1)
     with pytest.raises(ConfigError, match="over the limit"):
         train(tiny_config(image_dir, steps=4, milestones=()), out, progress=False, device="cpu")
     train(tiny_config(image_dir, steps=2, milestones=()), out, resume=False, progress=False, device="cpu")
@@ -221,6 +232,10 @@ def test_until_step_out_of_range(image_dir, tmp_path):
         ({"nb": 0}, "model.nb"),
         ({"act_mode": "gelu"}, "model.act_mode"),
         ({"identity_init": 1}, "model.identity_init"),
+        ({"init_channel_map": "copy"}, "model.init_channel_map"),
+        ({"init_channel_map": "replicate", "channels": 3}, "model.init_channel_map"),  # no init_from
+        ({"init_channel_map": "replicate", "init_from": "g.pt"}, "model.init_channel_map"),  # gray model
+        ({"subsampling": "4:1:1"}, "data.subsampling"),
         ({"patch_size": 20}, "data.patch_size"),
         ({"batch_size": 0}, "data.batch_size"),
         ({"degradation": "triple"}, "data.degradation"),
@@ -275,7 +290,9 @@ def test_config_toml_errors_name_the_file(tmp_path):
         load_config(42)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["fbcnn-small-gray", "fbcnn-a-small-gray", "fbcnn-paper-gray"])
+@pytest.mark.parametrize(
+    "name", ["fbcnn-small-gray", "fbcnn-a-small-gray", "fbcnn-paper-gray", "fbcnn-small-color", "fbcnn-a-small-color"]
+)
 def test_shipped_configs_are_valid(name):
     cfg = load_config(CONFIGS / f"{name}.toml")
     assert cfg.name == name
@@ -358,6 +375,45 @@ def test_shipped_weights_load_and_are_small(role):
     meta = model.checkpoint_meta
     assert meta["steps"] > 0 and meta["wall_seconds"] > 0 and "BSDS500" in meta["data"]["train_dir"]
     assert meta["storage"] == "float16"
+
+
+def _strings(meta) -> list[str]:
+    if isinstance(meta, str):
+        return [meta]
+    if isinstance(meta, dict):
+        return [s for k, v in meta.items() for s in [k, *_strings(v)]]
+    if isinstance(meta, (list, tuple)):
+        return [s for v in meta for s in _strings(v)]
+    return []
+
+
+def _absolute(value: str) -> bool:
+    import ntpath
+
+    return os.path.isabs(value) or ntpath.isabs(value)
+
+
+@pytest.mark.parametrize("role", ["fbcnn", "fbcnn-a"])
+def test_shipped_weights_record_no_absolute_path(role):
+    meta = load_checkpoint(shipped_weights_dir() / SHIPPED_WEIGHTS[role]).meta
+    strings = _strings(meta)
+    assert "BSDS500_trainval" in strings  # the folder's name is kept
+    assert [s for s in strings if _absolute(s)] == []
+
+
+def test_export_weights_records_no_absolute_path(image_dir, tmp_path):
+    cfg = tiny_config(image_dir, steps=2, milestones=(), val_every=2)
+    train(cfg, tmp_path / "run", progress=False, device="cpu")
+    run_meta = load_checkpoint(tmp_path / "run" / "best.pt").meta
+    assert _absolute(run_meta["data"]["train_dir"])  # the run's own files say where it ran ...
+    init = tmp_path / "run" / "best.pt"
+    train(tiny_config(image_dir, steps=2, milestones=(), val_every=2, init_from=str(init)), tmp_path / "ft",
+          progress=False, device="cpu")
+    meta = load_checkpoint(export_weights(tmp_path / "ft" / "best.pt", tmp_path / "small.pt",
+                                          meta={"source": str(tmp_path / "notes.txt")})).meta
+    assert [s for s in _strings(meta) if _absolute(s)] == []  # ... the exported file does not
+    assert meta["data"]["train_dir"] == image_dir.name
+    assert meta["init_from"]["path"] == "best.pt" and meta["source"] == "notes.txt"
 
 
 def test_shipped_model_lower_qf_gives_smoother_output():
@@ -526,3 +582,137 @@ def test_the_interrupt_handler_is_restored(image_dir, tmp_path):
     before = signal.getsignal(signal.SIGINT)
     train(tiny_config(image_dir, steps=1, val_every=1), tmp_path / "run", progress=False, device="cpu")
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# -- colour --------------------------------------------------------------------------------
+
+
+def test_color_run_trains_on_rgb_and_validates_rgb_psnr(rgb_dir, tmp_path):
+    cfg = tiny_config(rgb_dir, channels=3, degradation="mixed", shift="nonaligned", val_double=((10, 30),))
+    result = train(cfg, tmp_path / "run", progress=False, device="cpu")
+    model = load_model(tmp_path / "run" / "best.pt", device="cpu")
+    assert (model.in_nc, model.out_nc) == (3, 3)
+    assert set(result["jpeg_psnr"]) == {"qf20", "d10-30", "mean"}
+    meta = model.checkpoint_meta
+    assert meta["data"]["color"] == "rgb" and "4:2:0" in meta["data"]["encoder"]
+    assert meta["train_config"]["data"]["subsampling"] == "4:2:0"
+
+
+def test_color_validation_cells_use_the_configured_subsampling(rgb_dir):
+    from jpegbench.codec import decode, encode
+    from jpegbench.models.training.data import jpeg_psnr, val_cells, val_images
+
+    img = val_images(tiny_config(rgb_dir, channels=3), [rgb_dir / "img0.png"])
+    by = {}
+    for sub in ("4:4:4", "4:2:2", "4:2:0"):
+        cfg = tiny_config(rgb_dir, channels=3, subsampling=sub, val_double=((10, 30),))
+        cells = val_cells(cfg, img)
+        np.testing.assert_array_equal(cells[0][1][0][0], decode(encode(img[0], 20, subsampling=sub)))
+        by[sub] = jpeg_psnr(cells)["mean"]
+    assert by["4:4:4"] > by["4:2:2"] > by["4:2:0"]  # less chroma kept, lower RGB PSNR
+
+
+def test_color_double_samples_have_no_qf_loss(rgb_dir, tmp_path):
+    cfg = tiny_config(rgb_dir, channels=3, degradation="double", shift="random", steps=2, val_every=2)
+    train(cfg, tmp_path / "run", progress=False, device="cpu")
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert all(float(r["qf_loss"]) == 0.0 for r in rows)
+
+
+def test_color_resume_gives_the_same_result_as_an_uninterrupted_run(rgb_dir, tmp_path):
+    cfg = tiny_config(rgb_dir, channels=3, degradation="mixed", qf_teacher_prob=0.5, subsampling="4:2:2")
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    train(cfg, tmp_path / "split", progress=False, device="cpu", until_step=4)
+    train(cfg, tmp_path / "split", progress=False, device="cpu")
+    assert_same_run(tmp_path / "split", tmp_path / "full")
+    with pytest.raises(ConfigError, match=r"data\.subsampling"):  # the encoder is part of the recipe
+        train(tiny_config(rgb_dir, channels=3, degradation="mixed", qf_teacher_prob=0.5, steps=8),
+              tmp_path / "split", progress=False, device="cpu")
+
+
+def test_a_state_written_before_the_colour_keys_still_resumes(image_dir, tmp_path):
+    cfg = window_config(image_dir)
+    train(cfg, tmp_path / "full", progress=False, device="cpu")
+    train(cfg, tmp_path / "old", progress=False, device="cpu", until_step=4)
+    state = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
+    del state["training"]["train_config"]["data"]["subsampling"]  # as jpegbench wrote it before these keys
+    del state["training"]["train_config"]["model"]["init_channel_map"]
+    torch.save(state, tmp_path / "old" / "last.pt")
+    train(cfg, tmp_path / "old", progress=False, device="cpu")
+    assert_same_run(tmp_path / "old", tmp_path / "full")
+
+
+def _gray_equal_rgb(gray: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(gray).float().div(255)[None, None].expand(1, 3, *gray.shape).contiguous()
+
+
+def test_gray_to_color_warm_start_equals_the_gray_model_on_gray_equal_rgb(tmp_path):
+    """The shipped small gray FBCNN, replicated: on R = G = B it restores every channel as the gray model."""
+    from jpegbench.models.training.network import build_model
+
+    gray_path = shipped_weights_dir() / SHIPPED_WEIGHTS["fbcnn"]
+    gray = load_model(gray_path, device="cpu")
+    cfg = TrainConfig(channels=3, nc=(16, 32, 64, 128), nb=2, init_from=str(gray_path), init_channel_map="replicate")
+    color, init = build_model(cfg)
+    assert (color.in_nc, color.out_nc) == (3, 3) and init["channel_map"] == "replicate"
+    y = jpeg_roundtrip(make_image(64, 80, seed=4), 20)
+    x = _gray_equal_rgb(y)
+    with torch.no_grad():
+        for qf in (None, 20.0):
+            want, want_qf = gray(x[:, :1], qf=qf)
+            got, got_qf = color(x, qf=qf)
+            torch.testing.assert_close(got, want.expand(-1, 3, -1, -1), rtol=0, atol=1e-5)
+            torch.testing.assert_close(got_qf, want_qf, rtol=0, atol=1e-4)
+    # Only the two end convolutions changed shape; every other tensor is the gray model's.
+    g, c = gray.state_dict(), color.state_dict()
+    assert all(torch.equal(g[k], c[k]) for k in g if not k.startswith(("m_head.", "m_tail.")))
+
+
+def test_replicate_identity_warm_start_passes_colour_through_with_the_gray_body():
+    from jpegbench.models.training.network import build_model
+
+    gray_path = shipped_weights_dir() / SHIPPED_WEIGHTS["fbcnn"]
+    gray = load_model(gray_path, device="cpu")
+    cfg = TrainConfig(channels=3, nc=(16, 32, 64, 128), nb=2, init_from=str(gray_path),
+                      init_channel_map="replicate_identity")
+    color, init = build_model(cfg)
+    assert init["channel_map"] == "replicate_identity"
+    x = torch.from_numpy(make_image(48, 64, color="rgb", seed=5)).float().div(255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        restored, qf = color(x)
+    torch.testing.assert_close(restored, x, rtol=0, atol=1e-6)  # the identity: chroma kept
+    assert 1 <= float(qf) <= 100
+    g, c = gray.state_dict(), color.state_dict()
+    assert all(torch.equal(g[k], c[k]) for k in g if k.startswith(("m_down", "m_body", "qf_pred")))
+    # Head channels beyond the three colour ones keep the gray kernels, replicated / 3.
+    torch.testing.assert_close(c["m_head.weight"][3:], g["m_head.weight"][3:].repeat(1, 3, 1, 1) / 3)
+
+
+def test_warm_start_needs_a_gray_checkpoint_and_the_same_width(tmp_path):
+    from jpegbench.models.fbcnn import FBCNN
+    from jpegbench.models.training.network import build_model
+
+    rgb = save_checkpoint(FBCNN(in_nc=3, nc=(8, 16, 16, 16), nb=1), tmp_path / "rgb.pt")
+    with pytest.raises(ConfigError, match="gray"):
+        build_model(TrainConfig(channels=3, nc=(8, 16, 16, 16), nb=1, init_from=str(rgb),
+                                init_channel_map="replicate"))
+    gray = save_checkpoint(FBCNN(in_nc=1, nc=(8, 16, 16, 16), nb=1), tmp_path / "gray.pt")
+    with pytest.raises(ConfigError, match="architecture"):
+        build_model(TrainConfig(channels=3, nc=(8, 16, 16, 32), nb=1, init_from=str(gray),
+                                init_channel_map="replicate"))
+    with pytest.raises(ConfigError, match="architecture"):  # without the map, a gray file cannot start a colour model
+        build_model(TrainConfig(channels=3, nc=(8, 16, 16, 16), nb=1, init_from=str(gray)))
+
+
+def test_a_warm_started_colour_run_trains(rgb_dir, tmp_path):
+    from jpegbench.models.fbcnn import FBCNN
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        gray = save_checkpoint(FBCNN(in_nc=1, nc=(8, 16, 16, 16), nb=1), tmp_path / "gray.pt")
+    cfg = tiny_config(rgb_dir, channels=3, init_from=str(gray), init_channel_map="replicate", steps=2, val_every=2)
+    result = train(cfg, tmp_path / "run", progress=False, device="cpu")
+    meta = load_model(result["best"], device="cpu").checkpoint_meta
+    assert meta["init_from"]["channel_map"] == "replicate"
+    exported = load_checkpoint(export_weights(result["best"], tmp_path / "color.pt")).meta
+    assert exported["init_from"]["path"] == "gray.pt"

@@ -280,7 +280,7 @@ def test_a_failed_sample_write_leaves_no_cut_short_file(tmp_path, monkeypatch):
     # half-way (a full disk) must not leave the half it wrote.
     import errno
 
-    import jpegbench.synth.corpus as corpus
+    import jpegbench.synth._samples as corpus
     from jpegbench.errors import InputError
 
     real_open = open

@@ -1,0 +1,162 @@
+"""What a run trains and validates on: source split, seeded patch batches, validation cells and their PSNR.
+
+The batch of step ``s`` is a function of ``(seed, s)`` only: epoch ``e``
+visits the items in a permutation seeded by ``(seed, e)`` and the dataset's
+items depend on ``(seed, epoch, index)``
+(:class:`jpegbench.synth.PatchDataset`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from jpegbench.codec import jpeg_roundtrip, list_images, read_image
+from jpegbench.errors import ConfigError
+from jpegbench.metrics import psnr
+from jpegbench.models.fbcnn import FBCNN
+from jpegbench.models.inference import _to_tensor
+from jpegbench.models.training.config import TrainConfig
+
+__all__ = ["Cells", "split_sources", "make_dataset", "batch_at", "val_images", "val_cells", "validate", "jpeg_psnr"]
+
+#: Validation cells: ``(name, [(lq, hq), ...])`` with uint8 pixels.
+Cells = list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]]
+
+# An exact restoration would make metrics.psnr infinite; the run's meta must
+# hold finite numbers (and the log always capped the cell PSNR here).
+_PSNR_CAP = 100.0
+
+
+def _color(cfg: TrainConfig) -> str:
+    return "gray" if cfg.channels == 1 else "rgb"
+
+
+def split_sources(cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
+    """Training and validation image files: ``val_dir``, or the last ``val_count`` of ``train_dir`` by name."""
+    train_dir = cfg.path("train_dir")
+    if train_dir is None or not train_dir.is_dir():
+        raise ConfigError(f"training config key 'data.train_dir' must be an existing folder, got {cfg.train_dir!r}")
+    files = list_images(train_dir)
+    if cfg.val_dir is not None:
+        val_dir = cfg.path("val_dir")
+        if val_dir is None or not val_dir.is_dir():
+            raise ConfigError(f"training config key 'data.val_dir' must be an existing folder, got {cfg.val_dir!r}")
+        val = list_images(val_dir)[: cfg.val_count or None]
+        overlap = {p.resolve() for p in val} & {p.resolve() for p in files}
+        files = [p for p in files if p.resolve() not in overlap]
+    else:
+        if cfg.val_count >= len(files):
+            raise ConfigError(
+                f"training config key 'data.val_count' ({cfg.val_count}) leaves no training image "
+                f"out of {len(files)} in {train_dir}"
+            )
+        val = files[len(files) - cfg.val_count :] if cfg.val_count else []
+        files = files[: len(files) - cfg.val_count]
+    if not val:
+        raise ConfigError("training config key 'data.val_count' must be >= 1: validation needs images")
+    return files, val
+
+
+def make_dataset(cfg: TrainConfig, files: list[Path]) -> tuple[Any, int]:
+    """The run's :class:`~jpegbench.synth.PatchDataset` (images preloaded) and its batches per epoch."""
+    from jpegbench.synth.dataset import JpegDegradation, PatchDataset
+
+    degradation = JpegDegradation(
+        mode=cfg.degradation,  # type: ignore[arg-type]
+        qf_range=cfg.qf_range,
+        qf2_range=cfg.qf2_range,
+        double_prob=cfg.double_prob,
+        shift=cfg.shift,
+        subsampling=cfg.subsampling,
+    )
+    n = len(files)
+    per_epoch = -(-n // cfg.batch_size)
+    dataset = PatchDataset(
+        files,
+        patch_size=cfg.patch_size,
+        color=_color(cfg),  # type: ignore[arg-type]
+        degradation=degradation,
+        seed=cfg.seed,
+        length=per_epoch * cfg.batch_size,
+        augment=cfg.augment,
+        preload=True,
+    )
+    return dataset, per_epoch
+
+
+def batch_at(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
+    """The batch of 0-based ``step``: a function of (seed, step) only."""
+    epoch, pos = divmod(step, per_epoch)
+    order = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(1, epoch))).permutation(len(dataset))
+    dataset.set_epoch(epoch)
+    items = [dataset[int(i)] for i in order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size]]
+    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "hq", "qf", "is_double")}
+
+
+def val_images(cfg: TrainConfig, files: list[Path]) -> list[np.ndarray]:
+    """The validation images in the run's colour, centre-cropped to ``val_crop`` on the 8x8 grid."""
+    out = []
+    for p in files:
+        img = read_image(p, color=_color(cfg))
+        if cfg.val_crop:
+            c = cfg.val_crop
+            h, w = img.shape[:2]
+            top, left = max(0, (h - c) // 2) // 8 * 8, max(0, (w - c) // 2) // 8 * 8
+            img = np.ascontiguousarray(img[top : top + c, left : left + c])
+        out.append(img)
+    return out
+
+
+def val_cells(cfg: TrainConfig, images: list[np.ndarray]) -> Cells:
+    """Pre-compressed validation pairs (lq, hq) per cell, computed once, with the training encoder settings."""
+    from jpegbench.synth.degrade import double_jpeg
+
+    cells = []
+    for qf in cfg.val_qfs:
+        cells.append((f"qf{qf}", [(jpeg_roundtrip(img, qf, subsampling=cfg.subsampling), img) for img in images]))
+    for qf1, qf2 in cfg.val_double:
+        pairs = []
+        for img in images:
+            res = double_jpeg(img, qf1, qf2, cfg.val_shift, subsampling=cfg.subsampling)
+            pairs.append((res.lq_pixels, res.hq_pixels))
+        cells.append((f"d{qf1}-{qf2}", pairs))
+    return cells
+
+
+def _psnr(hq: np.ndarray, test: np.ndarray) -> float:
+    return min(psnr(hq, test), _PSNR_CAP)
+
+
+def _planes(pixels: np.ndarray) -> np.ndarray:
+    # (H, W) or (H, W, 3) uint8 -> a (1, C, H, W) batch, as inference runs it.
+    return pixels[None, None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)[None]
+
+
+@torch.no_grad()
+def validate(model: FBCNN, cells: Cells, device: torch.device) -> dict[str, float]:
+    """Mean PSNR (8-bit output, blind; over R, G, B for colour) per cell and overall ``"mean"``."""
+    was_training = model.training
+    model.eval()
+    out: dict[str, float] = {}
+    for name, pairs in cells:
+        vals = []
+        for lq, hq in pairs:
+            restored, _ = model(_to_tensor(_planes(lq), device))
+            y = restored.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()[0]
+            y = y[0] if y.shape[0] == 1 else y.transpose(1, 2, 0)
+            vals.append(_psnr(hq, y))
+        out[name] = float(np.mean(vals))
+    out["mean"] = float(np.mean([out[n] for n, _ in cells]))
+    model.train(was_training)
+    return out
+
+
+def jpeg_psnr(cells: Cells) -> dict[str, float]:
+    """The JPEG input's PSNR per cell and overall ``"mean"``: what the model must beat."""
+    out = {name: float(np.mean([_psnr(hq, lq) for lq, hq in pairs])) for name, pairs in cells}
+    out["mean"] = float(np.mean(list(out.values())))
+    return out
