@@ -4,7 +4,7 @@ Data flows one way::
 
     source images --synth--> corpus (lq/*.jpg, hq/*.png, manifest.parquet)
     corpus / any JPEG --estimate--> QF decisions + MSE curves
-    corpus --restore (fbcnn, fbcnn-d, fbcnn-a, jpeg)--> restored images
+    corpus --restore (fbcnn, fbcnn-d, fbcnn-a, qcn, qgcn, ijcn, their -d twins, jpeg)--> restored images
     restored + hq --evaluate--> results.parquet --report--> tables, figures, HTML
 
 Conventions (used everywhere in the package)
