@@ -3,14 +3,12 @@
 Reference implementations:
 
 * PSNR: ``skimage.metrics.peak_signal_noise_ratio(data_range=255)``.
-* SSIM: ``skimage.metrics.structural_similarity(gaussian_weights=True,
-  sigma=1.5, use_sample_covariance=False, data_range=255)``. skimage filters
-  the whole image (reflect padding) and then crops ``(win_size - 1) // 2 = 5``
-  pixels from every side of the SSIM map before averaging; the 11-tap window
-  has radius 5 too, so no padded pixel reaches the averaged part and the two
-  implementations agree to rounding error (not only approximately). With
-  another sigma the window sizes differ (skimage truncates at 3.5 sigma) and
-  the values do not agree, which is why only the default is compared.
+* SSIM: ``jpegbench.metrics.ssim`` calls
+  ``skimage.metrics.structural_similarity``, so skimage is no independent
+  reference for it. The reference here is ``_ssim_valid``: the KAIR
+  ``calculate_ssim`` written out with no padding at all (every window fully
+  inside the image, via ``sliding_window_view``), which is what the docstring
+  of ``ssim`` claims skimage's filter-then-crop equals to rounding error.
 * PSNR-B / BEF: no independent implementation exists in our dependencies, so
   the reference values are worked out by hand on blocky images whose inner
   differences are zero (derivations next to each test).
@@ -24,13 +22,32 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from numpy.lib.stride_tricks import sliding_window_view
+from skimage.metrics import peak_signal_noise_ratio
 
 from jpegbench.codec import jpeg_roundtrip
 from jpegbench.errors import InputError, ShapeError
 from jpegbench.metrics import METRIC_CONVENTIONS, Y_DEFINITIONS_BEF, blocking_effect_factor, psnr, psnrb, ssim
 
-SK_SSIM = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+
+
+def _ssim_valid(x: np.ndarray, y: np.ndarray, sigma: float = 1.5, size: int = 11, data_range: float = 255.0) -> float:
+    """Mean SSIM over windows fully inside the image (KAIR ``calculate_ssim``), mean over channels."""
+    t = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(t**2) / (2 * sigma**2))
+    w = np.outer(g, g) / np.outer(g, g).sum()  # cv2.getGaussianKernel(size, sigma) outer itself
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    x, y = np.atleast_3d(x).astype(np.float64), np.atleast_3d(y).astype(np.float64)
+    means = []
+    for c in range(x.shape[2]):
+        def f(im):
+            return np.einsum("ijkl,kl->ij", sliding_window_view(im, (size, size)), w)
+        a, b = x[..., c], y[..., c]
+        mu1, mu2 = f(a), f(b)
+        s11, s22, s12 = f(a * a) - mu1**2, f(b * b) - mu2**2, f(a * b) - mu1 * mu2
+        m = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1**2 + mu2**2 + c1) * (s11 + s22 + c2))
+        means.append(m.mean())
+    return float(np.mean(means))
 
 
 def _pair(make_image, color, qf=30, h=64, w=80, seed=1):
@@ -54,10 +71,19 @@ def test_psnr_matches_skimage(make_image, color):
 
 
 @pytest.mark.parametrize("color", ["gray", "rgb"])
-def test_ssim_matches_skimage_gaussian(make_image, color):
-    x, y = _pair(make_image, color)
-    kw = dict(SK_SSIM, channel_axis=-1) if color == "rgb" else SK_SSIM
-    assert ssim(x, y) == pytest.approx(structural_similarity(x, y, **kw), abs=1e-12)
+@pytest.mark.parametrize(("h", "w"), [(64, 80), (37, 53)])  # 37x53: no multiple of 8, odd sides
+def test_ssim_equals_the_valid_window_reference(make_image, color, h, w):
+    # Pins the claim in ssim's docstring: skimage's reflect-pad-then-crop equals
+    # the authors' valid filtering to rounding error (measured <= 5.6e-16 per
+    # image on the paper's test sets), so it decides no printed digit.
+    x, y = _pair(make_image, color, h=h, w=w)
+    assert ssim(x, y) == pytest.approx(_ssim_valid(x, y), abs=1e-13)
+
+
+def test_ssim_other_sigma_equals_the_valid_window_reference(make_image):
+    # sigma 1.0: skimage cuts at 3.5 sigma -> radius int(4.0) = 4 -> a 9x9 window.
+    x, y = _pair(make_image, "rgb")
+    assert ssim(x, y, sigma=1.0, window_size=9) == pytest.approx(_ssim_valid(x, y, sigma=1.0, size=9), abs=1e-13)
 
 
 def test_psnr_reference_value_by_hand():
@@ -230,6 +256,19 @@ def test_psnrb_unknown_convention_raises(kwargs, match):
     rgb = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(InputError, match=match):
         psnrb(rgb, rgb, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"window_size": 7}, "window_size must be .* = 11 for sigma=1.5"),
+        ({"sigma": 1.0}, "= 9 for sigma=1.0"),
+        ({"sigma": 0.0}, "sigma must be > 0"),
+    ],
+)
+def test_ssim_bad_window_raises_input_error(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        ssim(GOOD, GOOD, **kwargs)
 
 
 def test_too_small_for_the_metric_raises():
