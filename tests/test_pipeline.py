@@ -31,14 +31,7 @@ def test_demo_without_shipped_weights_fails_before_any_work(tmp_path, monkeypatc
     assert not (tmp_path / "demo").exists()
 
 
-def _shipped_present() -> bool:
-    from jpegbench.models.weights import SHIPPED_WEIGHTS, shipped_weights_dir
-
-    return all((shipped_weights_dir() / f).is_file() for f in SHIPPED_WEIGHTS.values())
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _shipped_present(), reason="the shipped small weights are not in jpegbench/models/weights yet")
 def test_demo_end_to_end(tmp_path):
     report = run_demo(tmp_path / "demo", device="cpu", progress=False)
     assert report == tmp_path / "demo" / "report" / "report.html"

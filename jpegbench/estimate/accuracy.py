@@ -184,7 +184,7 @@ def accuracy_table(df):
         ``dominant_within_2``, ``dominant_exact``, ``last_within_2``,
         ``shift_correct`` (non-aligned regimes only, else NaN),
         ``verdict_correct``, ``target`` (True where the task's 95 % target
-        applies) and ``meets_target``.
+        applies) and ``meets_target`` (True / False where ``target``, else NaN).
     """
     import pandas as pd
 
@@ -209,7 +209,8 @@ def accuracy_table(df):
     ok = out["dominant_within_2"] >= 95
     shift_rows = out["regime"] == "nonaligned qf1<qf2"
     ok &= ~shift_rows | (out["shift_correct"] >= 95)
-    out["meets_target"] = np.where(out["target"], ok, np.nan).astype(object)
+    # True / False where a target applies, NaN elsewhere (np.where would turn the booleans into 1.0 / 0.0)
+    out["meets_target"] = ok.astype(object).where(out["target"], np.nan)
     order = {r: i for i, r in enumerate(REGIMES)}
     out = out.sort_values(["estimator", "regime"], key=lambda s: s.map(order) if s.name == "regime" else s)
     return out.set_index(["estimator", "regime"])

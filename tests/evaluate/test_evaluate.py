@@ -160,7 +160,7 @@ def test_missing_weights(tiny_corpus, tmp_path):
 
 
 def test_network_methods_with_a_tiny_checkpoint(tiny_corpus, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     from jpegbench.models import FBCNN
     from jpegbench.models.weights import save_checkpoint
 

@@ -14,12 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jpegbench.codec import decode, encode, inspect_jpeg, read_header, read_image, to_gray
 from jpegbench.errors import JpegbenchError
+from jpegbench.estimate import estimate_qf
 
 from .cases import base_rgb
 
@@ -104,18 +104,9 @@ def test_codec_survives_mutated_jpegs(seed, ops):
         assert image is not None and np.array_equal(image, pixels)
 
 
-def _estimate_qf():
-    try:
-        from jpegbench.estimate import estimate_qf
-    except ImportError:
-        return None
-    return estimate_qf
-
-
-@pytest.mark.skipif(_estimate_qf() is None, reason="jpegbench.estimate.estimate_qf is not there yet")
 @settings(SETTINGS, max_examples=60)
 @given(seed=st.integers(0, 2), ops=st.lists(mutation, min_size=1, max_size=4))
 def test_estimate_survives_whatever_decodes(seed, ops):
     pixels = _only_ours(decode, mutate(seeds()[seed], ops))
     if pixels is not None:
-        _only_ours(_estimate_qf(), to_gray(pixels))
+        _only_ours(estimate_qf, to_gray(pixels))
