@@ -9,10 +9,11 @@ the weights of every method). :func:`read_results` refuses files without it.
 
 ``qf_source`` (where ``qf_used`` came from, one of
 :data:`jpegbench.models.QF_SOURCES`; empty for ``jpeg``) was added after
-the first files were written: :func:`read_results` fills it in for files
-without it from what those runs could do (``fbcnn`` and ``fbcnn-a``:
-``predicted``; ``fbcnn-d``: ``dominant`` where ``qf_used`` is the estimate,
-else ``predicted``, its fallback).
+the first files were written: :func:`read_results` (and
+:func:`write_results`, for tables without it) fills it in from what those
+runs could do (``fbcnn`` and ``fbcnn-a``: ``predicted``; ``fbcnn-d``:
+``dominant`` where ``qf_used`` is the estimate, else ``predicted``, its
+fallback).
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Map
     import pyarrow.parquet as pq
 
     path = Path(path)
+    if "qf_source" not in results.columns and "method" in results.columns:  # a table made before the column
+        results = results.assign(qf_source=_old_qf_source(results))
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise InputError(f"results lack column(s) {', '.join(missing)}")
