@@ -3,9 +3,15 @@
 One row per (sample, method). Each row carries the sample's ground truth
 from the corpus manifest, the metrics of the restored image against the
 clean one (PSNR / SSIM / PSNR-B with the defaults of :mod:`jpegbench.metrics`),
-the QFs involved (the network's prediction, the QF it used, the dominant-QF
-estimate on the JPEG image, the QF of the file's quantization tables), the
-runtime, the device and the weights used, and the conventions.
+the QFs involved (the network's prediction, the QF it used and where that
+came from, ``qf_source``, the dominant-QF estimate on the JPEG image, the
+QF of the file's quantization tables), the runtime, the device and the
+weights used, and the conventions.
+
+On a Dask cluster (``scheduler=``) the samples are scored by workers
+(:mod:`jpegbench.evaluate.cluster`) with the same function as here
+(:func:`jpegbench.evaluate.sample.score_sample`); this process alone
+writes, resumes and locks as described below.
 
 Resuming
 --------
