@@ -508,7 +508,8 @@ def train_command(config: str, out: str, device: str | None, no_resume: bool, qu
 @click.option("--weights-dir", type=PATH, default=None, metavar="DIR",
               help="folder of weight files (or $JPEGBENCH_WEIGHTS_DIR)")
 @click.option("--weights", type=MethodWeights(), multiple=True, metavar="METHOD=PATH",
-              help="weights for one method, e.g. fbcnn=fbcnn_gray.pth (repeatable)")
+              help="weights for one method, e.g. fbcnn=fbcnn_gray.pth (repeatable); a -d method takes its plain "
+                   "method's unless given its own")
 @estimator_option("dominant-QF estimator for the -d methods")
 @device_option
 @click.option("--out", type=PATH, default=None, metavar="FILE", help="results file (default: CORPUS/results.parquet)")
@@ -516,11 +517,14 @@ def train_command(config: str, out: str, device: str | None, no_resume: bool, qu
 @click.option("--no-curve-cache", is_flag=True,
               help="do not keep or reuse the MSE curves under CORPUS/.cache/curves (by default a second evaluation "
                    "of the same corpus, e.g. with other weights, skips the curves)")
+@scheduler_option
+@click.option("--workers", type=IntRange(min=1, refusal="--workers must be >= 1, got {value}"), default=1,
+              show_default=True, help="worker processes of --scheduler local")
 @decodes_images
 @quiet_option
 def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_dir: str | None,
                      weights: tuple[tuple[str, str], ...], estimator: str, device: str | None, out: str | None,
-                     no_resume: bool, no_curve_cache: bool, quiet: bool) -> int:
+                     no_resume: bool, no_curve_cache: bool, scheduler: str | None, workers: int, quiet: bool) -> int:
     """Restore a CORPUS (written by `jpegbench synth`) with each method and measure PSNR, SSIM, PSNR-B and QFs
     (results.parquet)."""
     from jpegbench.evaluate import evaluate
@@ -528,7 +532,8 @@ def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_
     results = Path(out) if out else Path(corpus) / "results.parquet"
     df = evaluate(corpus, methods=[m for group in methods for m in group], weights_dir=weights_dir,
                   weights=dict(weights) or None, device=device, out=results, estimator=estimator,
-                  progress=not quiet, resume=not no_resume, cache_curves=not no_curve_cache)
+                  progress=not quiet, resume=not no_resume, cache_curves=not no_curve_cache, scheduler=scheduler,
+                  workers=workers)
     summary = df.groupby("method", sort=False)[["psnr", "ssim", "psnrb"]].mean()
     click.echo(summary.round({"psnr": 2, "ssim": 4, "psnrb": 2}).to_string())
     click.echo(f"wrote {len(df)} rows to {results}")

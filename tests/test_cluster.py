@@ -1,4 +1,4 @@
-"""synth and estimate on a Dask cluster (jpegbench._cluster): the same outputs as local runs, kills, bad input.
+"""synth, estimate and evaluate on a Dask cluster (jpegbench._cluster): the same outputs as local runs, kills, bad input.
 
 A module-scoped LocalCluster of 2 single-threaded worker processes on
 127.0.0.1 serves the tests that pass its address (as a user passes
@@ -293,6 +293,111 @@ def test_estimate_cli_with_a_local_cluster(estimate_inputs_dir, tmp_path, monkey
     assert err.count("loose/c.png: not an image file") == 2 and "Traceback" not in err
 
 
+# -- evaluate ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def eval_setup(tmp_path_factory):
+    """A gray corpus (5 sources x 4 chains, 64x64) and tiny random FBCNN and QCN weight files."""
+    import torch
+
+    from jpegbench.models import FBCNN, QCN
+    from jpegbench.models.weights import save_checkpoint
+    from jpegbench.synth import synthesize
+
+    root = tmp_path_factory.mktemp("evaluate")
+    synthesize(_recipe(root, 5, size=64), root / "corpus", progress=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        save_checkpoint(FBCNN(in_nc=1, nc=(8, 16, 16, 16), nb=1), root / "fbcnn.pt")
+        torch.save(QCN(in_channel=2, out_channel=1, n_feats=8, n_resblocks=2).state_dict(), root / "qcn.pth")
+    return root
+
+
+EVAL_METHODS = ("jpeg", "fbcnn", "fbcnn-d", "qcn", "qcn-d")
+TIMING = ["seconds"]
+
+
+def _evaluate(root: Path, out: Path, **kwargs):
+    from jpegbench.evaluate import evaluate
+
+    return evaluate(root / "corpus", methods=EVAL_METHODS, weights={"fbcnn": root / "fbcnn.pt", "qcn": root / "qcn.pth"},
+                    device="cpu", out=out, progress=False, **kwargs)  # fmt: skip
+
+
+def test_evaluate_on_a_cluster_gives_the_local_table(client, eval_setup, tmp_path):
+    from jpegbench.evaluate import read_examples, read_results
+
+    cache = eval_setup / "corpus" / ".cache" / "curves"
+    dask = _evaluate(eval_setup, tmp_path / "dask.parquet", scheduler=client, save_every=3)
+    assert len(list(cache.glob("*.npz"))) == 20  # the workers filled the curve cache, atomically
+    assert not list(cache.glob(".*.part"))
+    local = _evaluate(eval_setup, tmp_path / "local.parquet", cache_curves=False)  # curves computed afresh here
+    assert len(local) == 20 * len(EVAL_METHODS)
+    pd.testing.assert_frame_equal(dask.drop(columns=TIMING), local.drop(columns=TIMING))
+    pd.testing.assert_frame_equal(read_results(tmp_path / "dask.parquet").drop(columns=TIMING),
+                                  local.drop(columns=TIMING))  # fmt: skip
+    ex_dask, ex_local = read_examples(tmp_path / "dask.parquet"), read_examples(tmp_path / "local.parquet")
+    assert ex_dask["meta"] == ex_local["meta"] and sorted(ex_dask["crops"]) == sorted(ex_local["crops"])
+    for k in ex_local["crops"]:
+        np.testing.assert_array_equal(ex_dask["crops"][k], ex_local["crops"][k])
+    np.testing.assert_array_equal(ex_dask["mse_curves"], ex_local["mse_curves"])
+    # Resuming on the cluster adds nothing.
+    again = _evaluate(eval_setup, tmp_path / "dask.parquet", scheduler=client)
+    pd.testing.assert_frame_equal(again, dask)
+
+
+def test_evaluate_cli_with_a_local_cluster(eval_setup, tmp_path, capsys):
+    out = tmp_path / "r.parquet"
+    args = ["evaluate", str(eval_setup / "corpus"), "--methods", "jpeg,fbcnn", "--weights",
+            f"fbcnn={eval_setup / 'fbcnn.pt'}", "--device", "cpu", "--quiet", "--no-curve-cache"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "local.parquet")]) == 0
+    assert main([*args, "--out", str(out), "--scheduler", "local", "--workers", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    half = len(lines) // 2
+    assert lines[:half - 1] == lines[half:-1] and lines[-1] == f"wrote 40 rows to {out}"
+
+
+def _evaluate_code(root: Path, out: Path, scheduler: str) -> list[str]:
+    code = ("from jpegbench.evaluate import evaluate; "
+            f"evaluate({str(root / 'corpus')!r}, methods=('jpeg', 'fbcnn'), weights={{'fbcnn': {str(root / 'fbcnn.pt')!r}}}, "
+            f"device='cpu', out={str(out)!r}, progress=False, save_every=1, cache_curves=False, "
+            f"scheduler={scheduler!r})")  # fmt: skip
+    return [sys.executable, "-c", code]
+
+
+def test_evaluate_client_killed_mid_run_then_next_run_resumes(cluster, client, eval_setup, tmp_path):
+    from jpegbench.evaluate import evaluate, read_results
+
+    kwargs = {"methods": ("jpeg", "fbcnn"), "weights": {"fbcnn": eval_setup / "fbcnn.pt"}, "device": "cpu",
+              "progress": False, "cache_curves": False}  # fmt: skip
+    reference = evaluate(eval_setup / "corpus", out=tmp_path / "ref.parquet", **kwargs)
+    out = tmp_path / "killed.parquet"
+    proc = subprocess.Popen(_evaluate_code(eval_setup, out, cluster.scheduler_address), start_new_session=True)
+    t0 = time.monotonic()
+    while not out.exists():  # the client saved its first rows
+        if proc.poll() is not None or time.monotonic() - t0 > 120:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"the client ended (rc={proc.returncode}) before its first save")
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = read_results(out)
+    assert 0 < len(partial) < len(reference)
+    final = evaluate(eval_setup / "corpus", out=out, scheduler=client, **kwargs)
+    pd.testing.assert_frame_equal(final.drop(columns=TIMING), reference.drop(columns=TIMING))
+    kept = final.merge(partial[["sample_id", "method", "seconds"]], on=["sample_id", "method"], suffixes=("", "_old"))
+    assert len(kept) == len(partial) and (kept["seconds"] == kept["seconds_old"]).all()  # kept rows are not redone
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_evaluate_workers_without_local_scheduler_is_refused(eval_setup):
+    from jpegbench.evaluate import evaluate
+
+    with pytest.raises(InputError, match="workers"):
+        evaluate(eval_setup / "corpus", workers=2, progress=False)
+
+
 # -- bad input --------------------------------------------------------------------------------------------------
 
 
@@ -303,13 +408,17 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["synth", "estimate"])
+@pytest.mark.parametrize("command", ["synth", "estimate", "evaluate"])
 def test_unreachable_scheduler_fails_within_the_timeout_and_writes_nothing(tmp_path, monkeypatch, capsys, command):
     recipe = _recipe(tmp_path, 2)
+    if command == "evaluate":
+        from jpegbench.synth import synthesize
+
+        synthesize(recipe, tmp_path / "corpus", progress=False)
     monkeypatch.setenv("JPEGBENCH_SCHEDULER_TIMEOUT", "1.5")
     address = f"tcp://127.0.0.1:{_free_port()}"  # nobody listens there
     out = tmp_path / ("corpus" if command == "synth" else "table.parquet")
-    args = [str(recipe)] if command == "synth" else [str(tmp_path / "src")]
+    args = {"synth": [str(recipe)], "estimate": [str(tmp_path / "src")], "evaluate": [str(tmp_path / "corpus")]}[command]
     before = _tree(tmp_path)
     t0 = time.monotonic()
     code = main([command, *args, "--out", str(out), "--quiet", "--scheduler", address])
@@ -345,10 +454,11 @@ def test_connecting_from_a_running_event_loop(client, cluster):
     assert asyncio.run(inside()) == 2
 
 
-@pytest.mark.parametrize("command", ["synth", "estimate"])
+@pytest.mark.parametrize("command", ["synth", "estimate", "evaluate"])
 def test_local_scheduler_with_zero_workers_is_refused(tmp_path, capsys, command):
     recipe = _recipe(tmp_path, 2)
-    args = [str(recipe), "--out", str(tmp_path / "c")] if command == "synth" else [str(tmp_path / "src")]
+    args = {"synth": [str(recipe), "--out", str(tmp_path / "c")], "estimate": [str(tmp_path / "src")],
+            "evaluate": [str(tmp_path / "src"), "--out", str(tmp_path / "c" / "r.parquet")]}[command]
     assert main([command, *args, "--scheduler", "local", "--workers", "0"]) == 2
     assert "--workers" in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "c").exists()

@@ -7,7 +7,10 @@
   versions, recipe and manifest hashes, weights, device).
 * :mod:`~jpegbench.evaluate.corpus`: a corpus as evaluation reads it.
 * :mod:`~jpegbench.evaluate.runner`: :func:`evaluate`, the resumable
-  restore-and-score runner.
+  restore-and-score runner; :mod:`~jpegbench.evaluate.sample`: one sample
+  through every method (estimate, restorations, result rows), the unit of
+  work of both the local and the Dask paths;
+  :mod:`~jpegbench.evaluate.cluster`: batches of samples as Dask tasks.
 * :mod:`~jpegbench.evaluate.sidecars`: the example crops and the flexibility
   table next to a results file (:func:`examples_path`, :func:`read_examples`,
   :func:`flexibility_path`).

@@ -6,6 +6,14 @@ A Parquet file whose schema metadata key ``jpegbench`` holds a JSON document
 (:data:`RESULTS_FORMAT`, the corpus path and manifest hash, the recipe text
 and its hash, software versions, the metric conventions, the estimator and
 the weights of every method). :func:`read_results` refuses files without it.
+
+``qf_source`` (where ``qf_used`` came from, one of
+:data:`jpegbench.models.QF_SOURCES`; empty for ``jpeg``) was added after
+the first files were written: :func:`read_results` (and
+:func:`write_results`, for tables without it) fills it in from what those
+runs could do (``fbcnn`` and ``fbcnn-a``: ``predicted``; ``fbcnn-d``:
+``dominant`` where ``qf_used`` is the estimate, else ``predicted``, its
+fallback).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "regime": "str", "dominant_qf": "int64", "n_jpeg": "int64",
     "encoder": "str", "encoder_version": "str", "width": "int64", "height": "int64",
     "psnr": "float64", "ssim": "float64", "psnrb": "float64",
-    "qf_predicted": "float64", "qf_used": "float64", "qf_estimated": "float64",
+    "qf_predicted": "float64", "qf_used": "float64", "qf_source": "str", "qf_estimated": "float64",
     "qf_estimate_verdict": "str", "qf_estimate_confidence": "float64", "qf_last_tables": "int64",
     "seconds": "float64", "device": "str",
     "weights": "str", "weights_sha256": "str", "weights_shipped": "bool",
@@ -68,6 +76,8 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Map
     import pyarrow.parquet as pq
 
     path = Path(path)
+    if "qf_source" not in results.columns and "method" in results.columns:  # a table made before the column
+        results = results.assign(qf_source=_old_qf_source(results))
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise InputError(f"results lack column(s) {', '.join(missing)}")
@@ -114,9 +124,22 @@ def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise ResultsError(f"{p}: results format version {meta.get('format_version')} is newer than this "
                            f"jpegbench ({__version__}) reads ({_FORMAT_VERSION})")
     df = table.to_pandas()
+    if "qf_source" not in df.columns and "method" in df.columns:
+        df["qf_source"] = _old_qf_source(df)
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
     if missing:
         raise ResultsError(f"{p}: results file lacks column(s) {', '.join(missing)}")
     df = typed_results(df)
     df.attrs["jpegbench"] = meta
     return df
+
+
+def _old_qf_source(df: pd.DataFrame) -> pd.Series:
+    """``qf_source`` of a file written before the column existed (only FBCNN methods could be evaluated then)."""
+    used, est = df.get("qf_used"), df.get("qf_estimated")
+    dominant = (used == est) if used is not None and est is not None else pd.Series(False, index=df.index)
+    source = {"fbcnn": "predicted", "fbcnn-a": "predicted"}
+    out = df["method"].map(lambda m: source.get(str(m), "")).astype(object)
+    d = df["method"] == "fbcnn-d"
+    out[d] = ["dominant" if bool(x) else "predicted" for x in dominant[d]]
+    return out

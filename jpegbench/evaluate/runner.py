@@ -3,9 +3,15 @@
 One row per (sample, method). Each row carries the sample's ground truth
 from the corpus manifest, the metrics of the restored image against the
 clean one (PSNR / SSIM / PSNR-B with the defaults of :mod:`jpegbench.metrics`),
-the QFs involved (the network's prediction, the QF it used, the dominant-QF
-estimate on the JPEG image, the QF of the file's quantization tables), the
-runtime, the device and the weights used, and the conventions.
+the QFs involved (the network's prediction, the QF it used and where that
+came from, ``qf_source``, the dominant-QF estimate on the JPEG image, the
+QF of the file's quantization tables), the runtime, the device and the
+weights used, and the conventions.
+
+On a Dask cluster (``scheduler=``) the samples are scored by workers
+(:mod:`jpegbench.evaluate.cluster`) with the same function as here
+(:func:`jpegbench.evaluate.sample.score_sample`); this process alone
+writes, resumes and locks as described below.
 
 Resuming
 --------
@@ -28,25 +34,20 @@ examples sidecar.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from jpegbench import __version__
-from jpegbench._fs import ensure_dir
-from jpegbench.codec import to_gray
-from jpegbench._fs import remove_stale_parts
+from jpegbench._fs import ensure_dir, remove_stale_parts
 from jpegbench._progress import progress_bar
-from jpegbench.errors import InputError, JpegbenchError, ResultsError
+from jpegbench.errors import InputError, ResultsError
 from jpegbench.estimate.api import ESTIMATORS
 from jpegbench.estimate.cache import CurveCache
-from jpegbench.evaluate.corpus import load_sample, n_jpeg, read_corpus_manifest
+from jpegbench.evaluate import sample as _sample
+from jpegbench.evaluate.corpus import read_corpus_manifest
 from jpegbench.evaluate.provenance import device_name, manifest_hash, recipe_text, software_versions, weights_info
 from jpegbench.evaluate.results import empty_results, read_results, typed_results, write_results
 from jpegbench.evaluate.sidecars import (
@@ -56,7 +57,7 @@ from jpegbench.evaluate.sidecars import (
     read_examples,
     update_examples,
 )
-from jpegbench.metrics import METRIC_CONVENTIONS, psnr, psnrb, ssim
+from jpegbench.metrics import METRIC_CONVENTIONS
 
 __all__ = ["evaluate", "valid_methods"]
 
@@ -86,41 +87,6 @@ def _check_methods(methods: Sequence[str] | str, weights: Mapping[str, Any] | No
                 raise InputError(f"weights given for {m!r}, which has none; methods with weights: "
                                  f"{', '.join(v for v in valid if v != 'jpeg')}")
     return methods
-
-
-class _CachedEstimate:
-    """Hands fbcnn-d the estimate already computed for the current sample."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def __call__(self, gray: np.ndarray, *, estimator: str, backend: str) -> Any:
-        return self.value
-
-
-def _estimate(lq: np.ndarray, estimator: str, cache: CurveCache | None = None,
-              lq_sha256: str = "") -> tuple[Any, float]:
-    """The estimate for a sample; an image the estimator refuses gets a verdict ``"error: ..."``.
-
-    The seconds returned are those of computing the curves and the estimate,
-    also when the curves came from ``cache`` (they took that long once).
-    """
-    from jpegbench.estimate import estimate_qf
-
-    start = time.perf_counter()
-    try:
-        hit = cache.get(lq_sha256) if cache is not None else None
-        if hit is not None:
-            curves, curve_seconds = hit
-            start -= curve_seconds
-            est = estimate_qf(None, curves=curves, estimator=estimator)
-        else:
-            est = estimate_qf(to_gray(lq), estimator=estimator, backend="fast")
-            if cache is not None and est.curves is not None:
-                cache.put(lq_sha256, est.curves, time.perf_counter() - start)
-    except JpegbenchError as exc:
-        est = f"error: {exc}"
-    return est, time.perf_counter() - start
 
 
 @contextlib.contextmanager
@@ -159,6 +125,8 @@ def evaluate(
     save_every: int = 16,
     examples: bool = True,
     cache_curves: bool = True,
+    scheduler: Any = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Restore every sample of a corpus with each method and measure the results.
 
@@ -168,21 +136,26 @@ def evaluate(
         A corpus written by :func:`jpegbench.synth.synthesize` (``manifest.parquet``,
         ``lq/``, ``hq/``).
     methods : sequence of str, default ("jpeg",)
-        Any of ``jpeg``, ``fbcnn``, ``fbcnn-d``, ``fbcnn-a``. ``jpeg`` needs
-        no model (the decoded JPEG itself: the paper's JPEG column).
+        Any of :data:`jpegbench.models.METHODS`: ``jpeg`` (the decoded JPEG
+        itself: the paper's JPEG column, no model), ``fbcnn``, ``fbcnn-d``,
+        ``fbcnn-a``, and the table-guided ``qcn``, ``qgcn``, ``ijcn`` with
+        their ``-d`` twins, which read each sample's JPEG file (IJCN:
+        colour 4:2:0 only, checked on the first sample before any work).
     weights_dir : path, optional
         Folder with released weights (``fbcnn_gray.pth``, ...); default: the
         shipped small models (see :func:`jpegbench.models.weights.find_weights`).
     weights : dict of method -> path or file name, optional
-        Per-method weights overriding the lookup; ``fbcnn-d`` takes those of
-        ``fbcnn`` unless given its own.
+        Per-method weights overriding the lookup; a ``-d`` method takes those
+        of its plain method (``fbcnn-d`` of ``fbcnn``, ``qcn-d`` of ``qcn``, ...)
+        unless given its own.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; default CUDA if available.
     out : path, optional
         Parquet file to write (and resume from). Without it nothing is written.
     estimator : {"robust", "paper"}, default "robust"
-        Dominant-QF estimator for ``qf_estimated`` and for ``fbcnn-d``
-        (computed once per sample and shared).
+        Dominant-QF estimator for ``qf_estimated`` and for the ``-d``
+        methods (computed once per sample and shared; every ``-d`` row's
+        ``seconds`` includes it).
     progress : bool, default True
         Progress bar on stderr (the policy of :mod:`jpegbench._progress`).
     resume : bool, default True
@@ -197,8 +170,20 @@ def evaluate(
         Keep the MSE curves of each JPEG under ``CORPUS/.cache/curves`` and
         reuse them: the curves cost seconds per image and do not depend on
         the methods or weights, so re-evaluating a corpus with other weights
-        skips them. The ``runtime`` of ``fbcnn-d`` still counts the curves'
-        original computation time.
+        skips them. The ``seconds`` of the ``-d`` methods still count the
+        curves' original computation time.
+    scheduler : str or distributed.Client, optional
+        Run on Dask (the ``jpegbench[dask]`` extra): ``"local"`` for a
+        LocalCluster of ``workers`` processes, the address of a running
+        scheduler (``tcp://host:8786``), or a client. Tasks are batches of
+        samples; each worker loads the models once and reads the corpus and
+        the weight files at the paths this process sees (a shared
+        filesystem), writes only the curve cache, and sends its rows back:
+        this process alone writes ``out`` and its sidecar. The table is the
+        same as a local run's (``seconds`` aside), for any number of
+        workers and any order the tasks finish in.
+    workers : int, default 1
+        Worker processes of ``scheduler="local"`` (1 otherwise).
 
     Returns
     -------
@@ -219,6 +204,11 @@ def evaluate(
         ``out`` exists and is not a jpegbench results file, or was made from
         another corpus or with another estimator or weights (use
         ``resume=False`` or another ``out``).
+    UnsupportedImageError, ImageReadError
+        A table-guided method cannot read the corpus's JPEGs (e.g. IJCN on a
+        gray or 4:2:0-less corpus), found on the first sample.
+    ClusterError
+        ``scheduler`` unreachable, without workers, or dask.distributed missing.
     LockError
         Another live run is writing ``out`` (its lock ``.NAME.lock`` is next
         to it); this run fails at once rather than wait.
@@ -233,23 +223,25 @@ def evaluate(
     out_path = Path(out) if out is not None else None
     if out_path is not None and out_path.suffix.lower() != ".parquet":
         raise InputError(f"out must be a .parquet file, got {out_path}")
+    kwargs = {"methods": methods, "weights_dir": weights_dir, "weights": weights, "device": device, "out": out,
+              "estimator": estimator, "progress": progress, "resume": resume, "save_every": save_every,
+              "examples": examples, "cache_curves": cache_curves}
+    if scheduler is not None:
+        from jpegbench._cluster import cluster_client, is_client
 
-    from jpegbench.models.methods import get_method
+        if not is_client(scheduler):  # connect before any work or file: an unreachable address writes nothing
+            with cluster_client(scheduler, workers=workers) as client:
+                return evaluate(corpus_dir, **kwargs, scheduler=client)
+    elif workers != 1:
+        raise InputError(f"workers applies to scheduler='local' only (evaluate runs in this process), got {workers!r}")
 
-    channels = 1 if str(manifest["color"].iloc[0]) == "gray" else 3
-    cached = _CachedEstimate()
-    curve_cache = CurveCache(corpus / ".cache" / "curves") if cache_curves else None
-    per_method = dict(weights or {})
-    if "fbcnn" in per_method:  # fbcnn-d is the same network, conditioned otherwise
-        per_method.setdefault("fbcnn-d", per_method["fbcnn"])
-    runners, winfo = {}, {}
-    for m in methods:
-        runners[m] = get_method(m, weights=per_method.get(m), weights_dir=weights_dir, device=device,
-                                estimator=estimator, estimate_fn=cached)
-        # Load now: missing weights fail before any work, and the file is recorded.
-        winfo[m] = weights_info(runners[m].model(channels)[1] if m != "jpeg" else None)
-    dev = device_name(device) if any(m != "jpeg" for m in methods) else "cpu"
+    runners, winfo, paths = _prepare(corpus, manifest, methods, weights, weights_dir, device, estimator)
+    if scheduler is None:
+        dev = device_name(device) if any(m != "jpeg" for m in methods) else "cpu"
+    else:
+        from jpegbench.evaluate.cluster import worker_devices
 
+        dev = worker_devices(scheduler, device) if any(m != "jpeg" for m in methods) else "cpu"
     recipe, recipe_hash = recipe_text(corpus, manifest)
     corpus_hash = manifest_hash(manifest)
     meta = {
@@ -266,93 +258,123 @@ def evaluate(
     }
 
     with _locked_output(out_path):  # a second run on the same file fails here, before reading it
-        done = empty_results()
-        if out_path is not None and not resume:
-            for stale in (examples_path(out_path), flexibility_path(out_path)):
-                stale.unlink(missing_ok=True)
-        if out_path is not None and out_path.exists() and resume:
-            done = read_results(out_path)
-            old = done.attrs["jpegbench"]
-            if old.get("manifest_sha256") != corpus_hash:
-                raise ResultsError(f"{out_path}: made from another corpus ({old.get('corpus')}); "
-                                   "pass resume=False (CLI --no-resume) to overwrite, or choose another output file")
-            if old.get("estimator") != estimator:
-                raise ResultsError(f"{out_path}: made with estimator {old.get('estimator')!r}, not {estimator!r}; "
-                                   "pass resume=False to overwrite, or choose another output file")
-            for m, info in winfo.items():
-                prev = old.get("weights", {}).get(m)
-                if prev is not None and prev.get("weights_sha256") != info["weights_sha256"]:
-                    raise ResultsError(f"{out_path}: method {m!r} was run with other weights "
-                                       f"({prev.get('weights')}); pass resume=False or choose another output file")
-            meta["weights"] = dict(old.get("weights", {}))
-        meta["weights"].update(winfo)
-
+        done = _resume(out_path, resume, corpus_hash, estimator, winfo, meta)
         have = set(zip(done["sample_id"], done["method"]))
-        order = {m: i for i, m in enumerate((*valid_methods(), *sorted(set(done["method"]) - set(valid_methods()))))}
-        sample_order = {s: i for i, s in enumerate(manifest["sample_id"].astype(str))}
         example = example_sample_id(manifest) if (out_path is not None and examples) else None
-        ex_state = read_examples(out_path) if example is not None and out_path.exists() and resume else None
-
-        rows: list[dict[str, Any]] = []
-
-        def table() -> pd.DataFrame:
-            df = pd.concat([done, typed_results(pd.DataFrame(rows))], ignore_index=True) if rows else done.copy()
-            df = df.sort_values(["sample_id", "method"],
-                                key=lambda s: s.map(sample_order if s.name == "sample_id" else order),
-                                kind="stable", ignore_index=True)
-            df.attrs["jpegbench"] = meta
-            return df
-
-        def save() -> None:
-            if out_path is not None:
-                write_results(table(), out_path, meta)
-
-        pending = [r for r in manifest.to_dict("records") if any((str(r["sample_id"]), m) not in have for m in methods)]
-        bar = progress_bar(pending, progress=progress, desc="evaluate", unit="img")
+        collected = _Collected(done, manifest, out_path, meta, save_every,
+                               read_examples(out_path) if example is not None and resume and out_path.exists() else None)
+        pending = [(r, tuple(m for m in methods if (str(r["sample_id"]), m) not in have))
+                   for r in manifest.to_dict("records")]  # fmt: skip
+        pending = [(r, todo) for r, todo in pending if todo]
+        curve_cache = CurveCache(corpus / ".cache" / "curves") if cache_curves else None
+        bar = progress_bar(None, progress=progress, total=len(pending), desc="evaluate", unit="img")
         try:
-            for k, row in enumerate(bar, 1):
-                sid = str(row["sample_id"])
-                lq, hq, qf_tables = load_sample(corpus, row)
-                est, est_seconds = _estimate(lq, estimator, curve_cache, str(row.get("lq_sha256", "")))
-                cached.value = None if isinstance(est, str) else est
-                qf_est = getattr(cached.value, "qf_dominant", None)
-                crops: dict[str, np.ndarray] = {}
-                for m in methods:
-                    if (sid, m) in have:
-                        continue
-                    bar.set_postfix_str(f"{sid} {m}", refresh=False)
-                    res = runners[m](lq)
-                    rows.append(_row(row, m, res, hq, lq, qf_est, est, qf_tables, est_seconds, dev, winfo[m]))
-                    if sid == example:
-                        crops[m] = res.image
-                if sid == example:
-                    ex_state = update_examples(out_path, ex_state, row, lq, hq, crops, rows, cached.value)
-                if k % save_every == 0:
-                    save()
+            if scheduler is None:
+                for row, todo in pending:
+                    bar.set_postfix_str(str(row["sample_id"]), refresh=False)
+                    collected.add(row, _sample.score_sample(
+                        corpus, row, runners, todo, estimator=estimator, curve_cache=curve_cache, device=dev,
+                        weights_info=winfo, keep_images=str(row["sample_id"]) == example))  # fmt: skip
+                    bar.update(1)
+            else:
+                from jpegbench.evaluate.cluster import evaluate_on_cluster
+
+                opts = {"corpus": str(corpus.resolve()), "methods": methods, "weights": paths,
+                        "weights_dir": None if weights_dir is None else str(Path(weights_dir).resolve()),
+                        "device": device, "estimator": estimator, "cache_curves": cache_curves, "winfo": winfo,
+                        "example": example}  # fmt: skip
+                evaluate_on_cluster(scheduler, pending, opts, bar, collected.add)
         finally:
             bar.close()
-        if rows or (out_path is not None and not out_path.exists()):
-            save()
-        return table()
+        collected.finish()
+        return collected.table()
 
 
-def _float(v: Any) -> float:
-    return math.nan if v is None else float(v)
+def _prepare(corpus: Path, manifest: pd.DataFrame, methods: tuple[str, ...], weights: Mapping[str, Any] | None,
+             weights_dir: Any, device: Any, estimator: str) -> tuple[dict, dict, dict]:
+    """Each method's runner, its weights columns and its weight file, checked on the first sample before any work."""
+    channels = 1 if str(manifest["color"].iloc[0]) == "gray" else 3
+    per_method = dict(weights or {})
+    for m in methods:  # a -d twin is its plain method's network, given another QF or other tables
+        if m.endswith("-d") and m[:-2] in per_method:
+            per_method.setdefault(m, per_method[m[:-2]])
+    first = corpus / str(manifest["lq_path"].iloc[0])
+    runners, winfo, paths = {}, {}, {}
+    for m in methods:
+        runners[m] = _sample.build_runner(m, weights=per_method.get(m), weights_dir=weights_dir, device=device,
+                                          estimator=estimator)  # fmt: skip
+        if runners[m].reads_file:
+            # A corpus the method cannot read (IJCN: gray or not 4:2:0) fails here, with one message.
+            runners[m].method.check(first)
+        # Load now: missing weights fail before any work, and the file is recorded.
+        path = runners[m].method.model(channels)[1] if m != "jpeg" else None
+        winfo[m], paths[m] = weights_info(path), path
+    return runners, winfo, paths
 
 
-def _row(row, method, res, hq, lq, qf_est, est, qf_tables, est_seconds, dev, winfo) -> dict[str, Any]:
-    img = res.image
-    est_verdict = est if isinstance(est, str) else str(getattr(est, "verdict", "") or "")
-    seconds = float(res.seconds) + (est_seconds if method == "fbcnn-d" else 0.0)
-    out = {k: row.get(k) for k in ("sample_id", "source", "color", "qf1", "qf2", "shift_dy", "shift_dx", "aligned",
-                                   "regime", "dominant_qf", "encoder", "encoder_version")}
-    out.update(
-        method=method, n_jpeg=n_jpeg(row), width=int(lq.shape[1]), height=int(lq.shape[0]),
-        psnr=psnr(hq, img), ssim=ssim(hq, img), psnrb=psnrb(hq, img),
-        qf_predicted=_float(res.qf_predicted), qf_used=_float(res.qf_used), qf_estimated=_float(qf_est),
-        qf_estimate_verdict=est_verdict,
-        qf_estimate_confidence=_float(getattr(est, "confidence", None)),
-        qf_last_tables=int(qf_tables), seconds=seconds, device=dev if method != "jpeg" else "cpu",
-        conventions=METRIC_CONVENTIONS, jpegbench_version=__version__, **winfo,
-    )  # fmt: skip
-    return out
+def _resume(out_path: Path | None, resume: bool, corpus_hash: str, estimator: str,
+            winfo: Mapping[str, Any], meta: dict[str, Any]) -> pd.DataFrame:
+    """The rows already in ``out_path`` (checked to be of this corpus, estimator and weights); fills ``meta``."""
+    done = empty_results()
+    if out_path is not None and not resume:
+        for stale in (examples_path(out_path), flexibility_path(out_path)):
+            stale.unlink(missing_ok=True)
+    if out_path is not None and out_path.exists() and resume:
+        done = read_results(out_path)
+        old = done.attrs["jpegbench"]
+        if old.get("manifest_sha256") != corpus_hash:
+            raise ResultsError(f"{out_path}: made from another corpus ({old.get('corpus')}); "
+                               "pass resume=False (CLI --no-resume) to overwrite, or choose another output file")
+        if old.get("estimator") != estimator:
+            raise ResultsError(f"{out_path}: made with estimator {old.get('estimator')!r}, not {estimator!r}; "
+                               "pass resume=False to overwrite, or choose another output file")
+        for m, info in winfo.items():
+            prev = old.get("weights", {}).get(m)
+            if prev is not None and prev.get("weights_sha256") != info["weights_sha256"]:
+                raise ResultsError(f"{out_path}: method {m!r} was run with other weights "
+                                   f"({prev.get('weights')}); pass resume=False or choose another output file")
+        meta["weights"] = dict(old.get("weights", {}))
+    meta["weights"].update(winfo)
+    return done
+
+
+class _Collected:
+    """The rows of a run as they arrive (in any order), saved every ``save_every`` samples, with the example sidecar."""
+
+    def __init__(self, done: pd.DataFrame, manifest: pd.DataFrame, out_path: Path | None, meta: dict[str, Any],
+                 save_every: int, examples: dict[str, Any] | None) -> None:
+        self.done, self.out_path, self.meta, self.save_every = done, out_path, meta, save_every
+        self.rows: list[dict[str, Any]] = []
+        self.samples = 0
+        self.examples = examples
+        known = (*valid_methods(), *sorted(set(done["method"]) - set(valid_methods())))
+        self.order = {m: i for i, m in enumerate(known)}
+        self.sample_order = {s: i for i, s in enumerate(manifest["sample_id"].astype(str))}
+
+    def add(self, row: Mapping[str, Any], result: _sample.SampleResult) -> None:
+        self.rows.extend(result.rows)
+        ex = result.example
+        if ex is not None and self.out_path is not None:
+            self.examples = update_examples(self.out_path, self.examples, row, ex["lq"], ex["hq"], ex["crops"],
+                                            result.rows, ex["est"])  # fmt: skip
+        self.samples += 1
+        if self.samples % self.save_every == 0:
+            self.save()
+
+    def table(self) -> pd.DataFrame:
+        """Kept and new rows in manifest order, then method order, whatever order they arrived in."""
+        df = pd.concat([self.done, typed_results(pd.DataFrame(self.rows))], ignore_index=True) if self.rows \
+            else self.done.copy()  # fmt: skip
+        df = df.sort_values(["sample_id", "method"],
+                            key=lambda s: s.map(self.sample_order if s.name == "sample_id" else self.order),
+                            kind="stable", ignore_index=True)
+        df.attrs["jpegbench"] = self.meta
+        return df
+
+    def save(self) -> None:
+        if self.out_path is not None:
+            write_results(self.table(), self.out_path, self.meta)
+
+    def finish(self) -> None:
+        if self.rows or (self.out_path is not None and not self.out_path.exists()):
+            self.save()

@@ -1,6 +1,6 @@
 """Reports from results files: paper-style tables, figures and the HTML / Markdown report.
 
-* :func:`table3`, :func:`qf_prediction_table`, :func:`estimator_accuracy`,
+* :func:`table3`, :func:`qf_prediction_table`, :func:`qf_source_table`, :func:`estimator_accuracy`,
   :func:`single_jpeg_table`, :func:`write_tables`: pandas tables in the
   layout of the FBCNN paper, with its printed values side by side
   (:mod:`~jpegbench.report.published`).
@@ -21,6 +21,7 @@ from jpegbench.report.tables import (
     compact_table,
     estimator_accuracy,
     qf_prediction_table,
+    qf_source_table,
     single_jpeg_table,
     table3,
     to_latex,
@@ -30,5 +31,5 @@ from jpegbench.report.tables import (
 
 __all__ = [
     "SECTIONS", "build_report", "compact_table", "estimator_accuracy", "qf_prediction_table",
-    "single_jpeg_table", "table3", "to_latex", "to_markdown", "write_tables",
+    "qf_source_table", "single_jpeg_table", "table3", "to_latex", "to_markdown", "write_tables",
 ]  # fmt: skip

@@ -32,15 +32,27 @@ __all__ = [
     "figure_png",
 ]
 
-_LABEL = {"jpeg": "JPEG", "fbcnn": "FBCNN", "fbcnn-d": "FBCNN-D", "fbcnn-a": "FBCNN-A"}
+_LABEL = {"jpeg": "JPEG", "fbcnn": "FBCNN", "fbcnn-d": "FBCNN-D", "fbcnn-a": "FBCNN-A", "qcn": "QCN", "qcn-d": "QCN-D",
+          "qgcn": "QGCN", "qgcn-d": "QGCN-D", "ijcn": "IJCN", "ijcn-d": "IJCN-D"}  # fmt: skip
+_PER_ROW = 5  # panels per row: many methods wrap instead of making one very wide figure
 
 
-def _new(ncols: int, width: float = 4.2, height: float = 3.8):
+def _new(n: int, width: float = 4.2, height: float = 3.8):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
+    rows, cols = math.ceil(n / _PER_ROW), min(n, _PER_ROW)
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    return fig, axes[:n]
+
+
+def _ordered(methods) -> list[str]:
+    from jpegbench.report.tables import METHOD_ORDER
+
+    present = set(methods)
+    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
 
 
 def _double(results: pd.DataFrame) -> pd.DataFrame:
@@ -134,8 +146,7 @@ def psnr_gain_figure(results: pd.DataFrame, *, metric: str = "psnr"):
         raise InputError(f"metric must be 'psnr', 'psnrb' or 'ssim', got {metric!r}")
     d = _double(results)
     base = d[d["method"] == "jpeg"].set_index("sample_id")[metric]
-    methods = [m for m in ("fbcnn", "fbcnn-d", "fbcnn-a") if m in set(d["method"])]
-    methods += sorted(set(d["method"]) - {"jpeg", *methods})
+    methods = _ordered(set(d["method"]) - {"jpeg"})
     if base.empty or not methods:
         raise InputError("gain heatmaps need 'jpeg' and at least one other method on double JPEG samples")
     grids = []
@@ -241,7 +252,7 @@ def flexibility_figure(flex: pd.DataFrame):
 
 
 def crop_strip_figure(examples: Mapping[str, Any]):
-    """Before/after crops of one sample: JPEG, FBCNN, FBCNN-D, FBCNN-A, ground truth.
+    """Before/after crops of one sample: JPEG, each method's output (registry order), ground truth.
 
     Parameters
     ----------
@@ -251,7 +262,7 @@ def crop_strip_figure(examples: Mapping[str, Any]):
     if not isinstance(examples, Mapping) or "crops" not in examples or "meta" not in examples:
         raise InputError("examples must be the dict read_examples returns (keys 'meta' and 'crops')")
     crops, meta = examples["crops"], examples["meta"]
-    names = [m for m in ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a") if m in crops] + ["hq"]
+    names = _ordered(set(crops) - {"jpeg_input", "hq"}) + ["hq"]
     if "jpeg" not in crops and "jpeg_input" in crops:
         names = ["jpeg_input", *names]
     fig, axes = _new(len(names), width=2.6, height=3.0)

@@ -30,6 +30,7 @@ __all__ = [
     "METRICS",
     "table3",
     "qf_prediction_table",
+    "qf_source_table",
     "estimator_accuracy",
     "single_jpeg_table",
     "compact_table",
@@ -38,8 +39,9 @@ __all__ = [
     "write_tables",
 ]
 
-#: Methods in the order the paper's columns have them; unknown ones follow.
-METHOD_ORDER = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
+#: Methods in the order of the registry (:data:`jpegbench.models.METHODS`, the paper's columns first);
+#: unknown ones follow. Written out so that reading results does not import torch (a test pins the two equal).
+METHOD_ORDER = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a", "qcn", "qcn-d", "qgcn", "qgcn-d", "ijcn", "ijcn-d")
 #: (results column, label) of the three metrics, in the paper's cell order.
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnrb", "PSNR-B"))
 _DECIMALS = {"PSNR": 2, "SSIM": 3, "PSNR-B": 2}
@@ -94,7 +96,8 @@ def _paper3() -> pd.DataFrame:
     return pd.DataFrame(TABLE3_GRAY_DOUBLE_NONALIGNED, columns=["group", "qf", "method", "psnr", "ssim", "psnrb"])
 
 
-def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False) -> pd.DataFrame:
+def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False,
+           metric: str | None = None) -> pd.DataFrame:
     """The FBCNN paper's Table 3: non-aligned double JPEG, means per QF pair and method.
 
     Only samples with exactly two compressions whose grids are shifted
@@ -108,11 +111,14 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
     paper : bool, default True
         Add the paper's printed value (``"paper"``) and ours minus the
         paper's (``"delta"``) next to each of our means (``"ours"``), where
-        the paper has the cell (our ``jpeg``, ``fbcnn``, ``fbcnn-d``,
+        the paper has the method (the table-guided ones it has not) and the cell (our ``jpeg``, ``fbcnn``, ``fbcnn-d``,
         ``fbcnn-a`` are its JPEG, FBCNN, FBCNN-D, FBCNN-A columns).
     baselines : bool, default False
         With ``paper``, also add the paper's other methods (DnCNN, DCSC,
         QGAC) as paper-only columns.
+    metric : {"psnr", "ssim", "psnrb"}, optional
+        Only this metric (one table per metric keeps many methods readable);
+        default all three.
 
     Returns
     -------
@@ -126,6 +132,9 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
         Empty (no rows) when the results hold no such samples.
     """
     results = _check(results)
+    metrics = METRICS if metric is None else tuple(x for x in METRICS if x[0] == metric)
+    if not metrics:
+        raise InputError(f"metric must be one of {[k for k, _ in METRICS]} or None, got {metric!r}")
     d = _double_nonaligned(results)
     methods = _methods(d) if not d.empty else []
     pairs = sorted({(int(a), int(b)) for a, b in zip(d["qf1"], d["qf2"])}, key=_pair_key)
@@ -137,11 +146,11 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
     for p in pairs:
         cols[("n", "", "")].append(int(counts.loc[p]))
     for m in methods:
-        for key, label in METRICS:
+        for key, label in metrics:
             ours = [float(means.loc[(*p, m), key]) if (*p, m) in means.index else math.nan for p in pairs]
             cols[(m, label, "ours")] = ours
-            if paper:
-                name = PAPER_METHOD.get(m)
+            name = PAPER_METHOD.get(m)
+            if paper and name is not None:  # the paper has no column for e.g. qcn: no empty ones
                 ref = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
                 cols[(m, label, "paper")] = ref
                 cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
@@ -150,7 +159,7 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
         for name in dict.fromkeys(printed.index.get_level_values("method")):
             if name in ours_paper or name in PAPER_METHOD.values():
                 continue
-            for key, label in METRICS:
+            for key, label in metrics:
                 cols[(name, label, "paper")] = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
     out = pd.DataFrame(cols, index=index)
     out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
@@ -211,6 +220,48 @@ def qf_prediction_table(results: pd.DataFrame) -> pd.DataFrame:
     out["estimate"] = g["qf_estimated"].mean()
     if "qf_last_tables" in per_sample.columns:
         out["tables"] = g["qf_last_tables"].mean()
+    return out
+
+
+def qf_source_table(results: pd.DataFrame) -> pd.DataFrame:
+    """What each method sees of the QF, per regime: the QF it used, how far from the dominant QF, and from where.
+
+    FBCNN uses its own prediction, QCN/QGCN/IJCN the QF of the file's last
+    quantization tables, the ``-d`` methods the estimator's dominant QF
+    (``qf_source`` of the results: ``predicted``, ``tables``,
+    ``tables-approx``, ``dominant``, ``manual``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``(regime, method)`` (methods with a QF only: not ``jpeg``).
+        Columns ``n`` (images), ``mean QF used``, ``QF used - dominant``
+        (mean signed difference: negative where the method assumes a
+        stronger compression than the dominant one), ``|QF used - dominant|``
+        (mean absolute) and ``source`` (the shares of each ``qf_source``,
+        e.g. ``"dominant 75%, predicted 25%"``). Empty without such rows.
+    """
+    results = _check(results, ("qf_used",))
+    d = results[results["qf_used"].notna()]
+    if d.empty:
+        return pd.DataFrame()
+    source = d["qf_source"] if "qf_source" in d.columns else pd.Series("", index=d.index)
+    d = d.assign(diff=d["qf_used"].astype(float) - d["dominant_qf"].astype(float),
+                 source=source.replace("", "unknown"))  # fmt: skip
+    regimes = [r for r in ("single", "simple", "complex") if r in set(d["regime"])]
+    regimes += sorted(set(d["regime"]) - set(regimes))
+    rows = {}
+    for r in regimes:
+        for m in _methods(d[d["regime"] == r]):
+            g = d[(d["regime"] == r) & (d["method"] == m)]
+            shares = g["source"].value_counts(normalize=True, sort=False)
+            shares = shares.sort_values(ascending=False, kind="stable")
+            rows[(r, m)] = {"n": int(g["sample_id"].nunique()), "mean QF used": float(g["qf_used"].mean()),
+                            "QF used - dominant": float(g["diff"].mean()),
+                            "|QF used - dominant|": float(g["diff"].abs().mean()),
+                            "source": ", ".join(f"{k} {v:.0%}" for k, v in shares.items())}  # fmt: skip
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(list(rows), names=["regime", "method"])
     return out
 
 
@@ -368,7 +419,7 @@ def compact_table(table: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_integer_dtype(col) or pd.api.types.is_bool_dtype(col):
             out2[label] = [str(v) for v in col]
         else:
-            dec = 1 if ("predicted" in label or label in ("estimate", "tables", "dominant_qf")) else 3
+            dec = 1 if ("predicted" in label or "QF" in label or label in ("estimate", "tables", "dominant_qf")) else 3
             out2[label] = ["–" if pd.isna(v) else f"{float(v):.{dec}f}" for v in col]
     return pd.DataFrame(out2, index=table.index)
 

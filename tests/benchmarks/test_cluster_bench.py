@@ -1,12 +1,12 @@
-"""Benchmarks of synth and estimate on Dask (pytest-benchmark; skipped by default).
+"""Benchmarks of synth, estimate and evaluate on Dask (pytest-benchmark; skipped by default).
 
 Run::
 
     pytest tests/benchmarks/test_cluster_bench.py --benchmark-only -s
 
 Methodology: one run measures every executor on the same inputs: the local
-executor (``synthesize(workers=N)``: a process pool; ``estimate_inputs``: this
-process) and a LocalCluster of 1 and of 2 single-threaded worker processes
+executor (``synthesize(workers=N)``: a process pool; ``estimate_inputs`` and
+``evaluate``: this process) and a LocalCluster of 1 and of 2 single-threaded worker processes
 on 127.0.0.1 (started, connected and warmed up once, outside the timings, as
 a long-lived cluster would be). Sources: LIVE1 gray from ``../shared`` when
 present, else synthetic 512x512 images; fixed seeds. One warm-up run of each
@@ -182,6 +182,44 @@ def test_estimate_on_dask_against_local(benchmark, sources, clients, tmp_path):
     print(
         f"\nestimate on Dask: {n} images of 256x256; img/s local (one process, {threads} kernel threads) "
         f"{n / t['local']:.2f}, Dask 1 worker (1 thread) {n / t['dask1']:.2f} (x{ratio1:.2f}), Dask 2 workers "
+        f"{n / t['dask2']:.2f} (x{ratio2:.2f}) (median of {ROUNDS} rounds)"
+    )
+    assert ratio2 >= PARITY, f"Dask with 2 workers gives x{ratio2:.2f} of the local run's throughput (goal >= {PARITY})"
+
+
+def test_evaluate_on_dask_against_local(benchmark, sources, clients, tmp_path):
+    from jpegbench.evaluate import evaluate
+
+    # 3 sources cropped to 256x256 x 9 double-JPEG chains; jpeg, fbcnn, fbcnn-d with the shipped small model;
+    # no curve cache, so that every run computes the curves (the bulk of the work) as a first evaluation does.
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in sorted(sources.glob("*.png"))[:3]:
+        x = read_image(p, color="gray")
+        h, w = x.shape
+        write_png(src / p.name, x[(h - 256) // 2 : (h + 256) // 2, (w - 256) // 2 : (w + 256) // 2])
+    recipe = tmp_path / "bench.toml"
+    recipe.write_text(RECIPE.format(src=src.as_posix(), n=3))
+    corpus = tmp_path / "corpus"
+    synthesize(load_recipe(recipe), corpus, progress=False)
+    n = len(list((corpus / "lq").glob("*.jpg")))
+    kw = {"methods": ("jpeg", "fbcnn", "fbcnn-d"), "device": "cpu", "progress": False, "cache_curves": False}
+
+    def run(out, scheduler=None):
+        return evaluate(corpus, out=out / "results.parquet", scheduler=scheduler, **kw)
+
+    t = _rounds({
+        "local": run,
+        "dask1": lambda out: run(out, clients[1]),
+        "dask2": lambda out: run(out, clients[2]),
+    }, tmp_path)  # fmt: skip
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    ratio1, ratio2 = t["local"] / t["dask1"], t["local"] / t["dask2"]
+    benchmark.extra_info.update(samples=n, rounds=ROUNDS, seconds=t, dask1_over_local=ratio1,
+                                dask2_over_local=ratio2)  # fmt: skip
+    print(
+        f"\nevaluate on Dask: {n} samples of 256x256, jpeg + fbcnn + fbcnn-d; samples/s local (one process) "
+        f"{n / t['local']:.2f}, Dask 1 worker {n / t['dask1']:.2f} (x{ratio1:.2f}), Dask 2 workers "
         f"{n / t['dask2']:.2f} (x{ratio2:.2f}) (median of {ROUNDS} rounds)"
     )
     assert ratio2 >= PARITY, f"Dask with 2 workers gives x{ratio2:.2f} of the local run's throughput (goal >= {PARITY})"

@@ -15,6 +15,7 @@ from jpegbench.evaluate import RESULT_COLUMNS, evaluate, read_examples, read_res
 from jpegbench.synth import read_manifest
 
 runner = importlib.import_module("jpegbench.evaluate.runner")
+sample = importlib.import_module("jpegbench.evaluate.sample")
 RUNTIME = ["seconds"]
 
 
@@ -91,7 +92,7 @@ def test_interrupted_run_resumes_to_the_same_table(tiny_corpus, tmp_path, monkey
     reference, _ = jpeg_run
     out = tmp_path / "r.parquet"
     calls = {"n": 0}
-    real_row = runner._row
+    real_row = sample._row
 
     def dying_row(*args, **kwargs):
         calls["n"] += 1
@@ -99,13 +100,13 @@ def test_interrupted_run_resumes_to_the_same_table(tiny_corpus, tmp_path, monkey
             raise KeyboardInterrupt  # stands in for a kill between two checkpoints
         return real_row(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_row", dying_row)
+    monkeypatch.setattr(sample, "_row", dying_row)
     with pytest.raises(KeyboardInterrupt):
         evaluate(tiny_corpus, methods=("jpeg",), out=out, progress=False, save_every=2)
     partial = read_results(out)
     assert 0 < len(partial) < len(reference)
     assert not list(tmp_path.glob(".*.part"))  # no temporary file left behind
-    monkeypatch.setattr(runner, "_row", real_row)
+    monkeypatch.setattr(sample, "_row", real_row)
     final = evaluate(tiny_corpus, methods=("jpeg",), out=out, progress=False)
     pd.testing.assert_frame_equal(final.drop(columns=RUNTIME), reference.drop(columns=RUNTIME))
 

@@ -13,7 +13,18 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 PAIRS = [(30, 10), (50, 10), (50, 30), (10, 10), (30, 30), (50, 50), (10, 30), (10, 50), (30, 50)]
 METHODS = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a")
 # Offsets in dB added to the JPEG PSNR per method, so that means are known exactly.
-GAIN = {"jpeg": 0.0, "fbcnn": 1.0, "fbcnn-d": 1.5, "fbcnn-a": 2.0}
+GAIN = {"jpeg": 0.0, "fbcnn": 1.0, "fbcnn-d": 1.5, "fbcnn-a": 2.0, "qcn": 0.5, "qcn-d": 0.75, "qgcn": 0.6,
+        "qgcn-d": 0.85, "ijcn": 0.7, "ijcn-d": 1.25}
+ALL_METHODS = tuple(GAIN)
+
+
+def _qf_source(method: str) -> str:
+    """Where each method's QF comes from in evaluate's rows (the table-guided ones read the file's tables)."""
+    if method == "jpeg":
+        return ""
+    if method.endswith("-d"):
+        return "dominant"
+    return "predicted" if method.startswith("fbcnn") else "tables"
 
 
 def make_results(n_per_pair: int = 2, *, methods=METHODS, singles=(10, 30, 50), seed: int = 0) -> pd.DataFrame:
@@ -39,7 +50,9 @@ def make_results(n_per_pair: int = 2, *, methods=METHODS, singles=(10, 30, 50), 
                     shift_dy=shift[0], shift_dx=shift[1], aligned=aligned, regime=regime,
                     dominant_qf=dominant, n_jpeg=n_jpeg, encoder="libjpeg-turbo", encoder_version="3.0", width=252, height=252,
                     psnr=base + GAIN[m], ssim=0.8 + GAIN[m] / 100, psnrb=base - 1 + GAIN[m],
-                    qf_predicted=np.nan if m == "jpeg" else float(last), qf_used=np.nan if m == "jpeg" else float(last if m != "fbcnn-d" else dominant),
+                    qf_predicted=float(last) if m.startswith("fbcnn") else np.nan,
+                    qf_used=np.nan if m == "jpeg" else float(last if not m.endswith("-d") else dominant),
+                    qf_source=_qf_source(m),
                     qf_estimated=float(dominant), qf_estimate_verdict="double", qf_estimate_confidence=0.9, qf_last_tables=last, seconds=0.01, device="cpu",
                     weights="" if m == "jpeg" else f"{m}.pt", weights_sha256="" if m == "jpeg" else "abcdef012345",
                     weights_shipped=m != "jpeg", conventions="test", jpegbench_version="0.1.0",
