@@ -21,7 +21,10 @@ from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import _to_tensor
 from jpegbench.models.training.config import TrainConfig
 
-__all__ = ["Cells", "split_sources", "make_dataset", "batch_at", "val_images", "val_cells", "validate", "jpeg_psnr"]
+__all__ = [
+    "Cells", "split_sources", "make_dataset", "step_items", "batch_at", "val_images", "val_cells", "validate",
+    "jpeg_psnr",
+]  # fmt: skip
 
 #: Validation cells: ``(name, [(lq, hq), ...])`` with uint8 pixels.
 Cells = list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]]
@@ -87,12 +90,22 @@ def make_dataset(cfg: TrainConfig, files: list[Path]) -> tuple[Any, int]:
     return dataset, per_epoch
 
 
-def batch_at(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
-    """The batch of 0-based ``step``: a function of (seed, step) only."""
+def _step_indices(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> list[int]:
+    # Epoch e visits the items in a permutation seeded by (seed, e); the dataset is set to that epoch.
     epoch, pos = divmod(step, per_epoch)
     order = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(1, epoch))).permutation(len(dataset))
     dataset.set_epoch(epoch)
-    items = [dataset[int(i)] for i in order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size]]
+    return [int(i) for i in order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size]]
+
+
+def step_items(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> list[Any]:
+    """The dataset's samples (``dataset.sample(i)``) of 0-based ``step``: a function of (seed, step) only."""
+    return [dataset.sample(i) for i in _step_indices(dataset, per_epoch, cfg, step)]
+
+
+def batch_at(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
+    """The batch of 0-based ``step``: a function of (seed, step) only."""
+    items = [dataset[i] for i in _step_indices(dataset, per_epoch, cfg, step)]
     return {k: torch.stack([it[k] for it in items]) for k in ("lq", "hq", "qf", "is_double")}
 
 
