@@ -373,7 +373,7 @@ def _nested(data: Mapping[str, Any]) -> dict[str, Any]:
             table = out.setdefault(key, {})
             if isinstance(table, dict):
                 table.update({k: _plain(v) for k, v in value.items() if v is not None})
-        elif key in _FIELD_SECTION and _FIELD_SECTION[key]:
+        elif _FIELD_SECTION.get(key):
             table = out.setdefault(_FIELD_SECTION[key], {})
             if isinstance(table, dict):
                 table.setdefault(key, _plain(value))
