@@ -186,7 +186,7 @@ def test_loss_goes_down_on_a_fixed_patch(gray_dir, tmp_path):
 # -- the validation cells restore as the methods do ----------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["qcn", "ijcn"])
+@pytest.mark.parametrize("arch", ["qcn", "qgcn", "ijcn"])
 def test_identity_start_validates_at_the_jpeg_psnr(arch, gray_dir, rgb_dir):
     from jpegbench.models.training.data import val_images
     from jpegbench.models.training.guided import guided_jpeg_psnr, guided_val_cells, guided_validate
@@ -197,9 +197,26 @@ def test_identity_start_validates_at_the_jpeg_psnr(arch, gray_dir, rgb_dir):
     cells = guided_val_cells(cfg, val_images(cfg, sorted(folder.glob("*.png"))[-1:]))
     model, _ = build_model(cfg)
     got, want = guided_validate(model, cells, torch.device("cpu")), guided_jpeg_psnr(cells)
-    # QCN passes the decoded pixels through exactly; IJCN decodes the coefficients itself
+    # QCN and QGCN pass the decoded pixels through exactly; IJCN decodes the coefficients itself
     # (bilinear chroma upsampling, not libjpeg's), a few hundredths of a dB away.
-    assert got["mean"] == pytest.approx(want["mean"], abs=0.01 if arch == "qcn" else 0.2)
+    assert got["mean"] == pytest.approx(want["mean"], abs=1e-6 if arch != "ijcn" else 0.2)
+
+
+@pytest.mark.parametrize("color", ["gray", "rgb"])
+def test_qgcn_pass_through_start_returns_its_input_and_then_learns(color):
+    from jpegbench.models.qcn import QGCN
+    from jpegbench.models.training.guided import guided_identity_init
+
+    c = 1 if color == "gray" else 3
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = guided_identity_init(QGCN(in_channel=c + min(c, 2), in_glo_channel=c, out_channel=c, n_resblocks=4))
+    g = torch.Generator().manual_seed(1)
+    x, resized = torch.rand(2, c + min(c, 2), 24, 40, generator=g) * 2 - 1, torch.rand(2, c, 112, 112, generator=g)
+    out = model(x, resized)
+    torch.testing.assert_close(out, x[:, :c], rtol=0, atol=1e-6)
+    out.abs().mean().backward()
+    assert model.conv_output.weight.grad.abs().sum() > 0  # the output layer learns from the first step
 
 
 def test_guided_validation_equals_the_restore_method(gray_dir, tmp_path):
@@ -236,7 +253,6 @@ def test_guided_validation_equals_the_restore_method(gray_dir, tmp_path):
         ("qcn", {"act_mode": "P"}, "model.act_mode"),
         ("fbcnn", {"n_resblocks": 4}, "model.n_resblocks"),  # a QCN key
         ("fbcnn", {"act_mode": "P"}, "model.act_mode"),
-        ("qgcn", {"identity_init": True}, "model.identity_init"),
         ("tcn", {}, "model.arch"),
     ],
 )

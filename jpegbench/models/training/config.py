@@ -104,9 +104,9 @@ class TrainConfig:
             architecture.
         identity_init : bool
             Start from a network that returns its input (see
-            :func:`identity_init`, and for QCN and IJCN
-            :func:`~jpegbench.models.training.guided.guided_identity_init`;
-            not QGCN); ignored with ``init_from``.
+            :func:`identity_init`, and for QCN, QGCN and IJCN
+            :func:`~jpegbench.models.training.guided.guided_identity_init`);
+            ignored with ``init_from``.
     Data
         train_dir : str
             Folder of clean images.
@@ -352,7 +352,7 @@ _ARCH_KEYS: dict[str, tuple[str, ...]] = {
     "n_resblocks": ("qcn", "qgcn"),
     "res_scale": ("qcn", "qgcn"),
     "init_channel_map": ("fbcnn",),
-    "identity_init": ("fbcnn", "qcn", "ijcn"),
+    "identity_init": ARCHITECTURES,
     "qf_teacher_prob": ("fbcnn",),
 }
 

@@ -81,7 +81,7 @@ __all__ = [
 
 @torch.no_grad()
 def guided_identity_init(model: nn.Module) -> nn.Module:
-    """Make a freshly built QCN or IJCN return its input (the decoded JPEG), in place.
+    """Make a freshly built QCN, QGCN or IJCN return its input (the decoded JPEG), in place.
 
     Randomly initialized, both start far below the JPEG input (about 7-8 dB
     PSNR on 8-bit images), which costs a short CPU run many steps.
@@ -97,8 +97,14 @@ def guided_identity_init(model: nn.Module) -> nn.Module:
       the up-convolution's outputs that the pixel shuffle puts on those
       features start at zero.
 
-    QGCN has no full-resolution skip (its only path goes through the
-    stride-2 convolution and a ReLU), so it is refused.
+    * QGCN has no full-resolution skip: the image is carried through the
+      half-resolution path exactly (see ``_qgcn_pass_through``), using
+      ``8 * channels`` of its 64 features; the global branch starts with no
+      say in those features.
+
+    Only the weights that write to the carried features (and the output)
+    are set; every other weight keeps its random value and learns from the
+    first step.
     """
     if isinstance(model, IJCN):
         logm = model.DCT_offset
@@ -106,9 +112,8 @@ def guided_identity_init(model: nn.Module) -> nn.Module:
             layer.weight.zero_()
             layer.bias.zero_()
         return model
-    if isinstance(model, QGCN) or not hasattr(model, "conv_input"):
-        raise ConfigError("training config key 'model.identity_init': expected false for arch 'qgcn' "
-                          "(no full-resolution skip to pass the input through), got true")  # fmt: skip
+    if isinstance(model, QGCN):
+        return _qgcn_pass_through(model)
     c = model.config["out_channel"]
     model.conv_output.weight.zero_()
     up = model.upscale[0]
@@ -118,6 +123,45 @@ def guided_identity_init(model: nn.Module) -> nn.Module:
         model.conv_output.weight[k, k, 1, 1] = 1.0
         up.weight[4 * k : 4 * k + 4].zero_()  # PixelShuffle(2): output feature k comes from channels 4k..4k+3
         up.bias[4 * k : 4 * k + 4] = 0.0
+    return model
+
+
+def _qgcn_pass_through(model: QGCN) -> QGCN:
+    # QGCN's only path runs at half resolution behind ReLUs: image channel k is carried as its
+    # positive and negative parts (features 2k, 2k + 1 of conv_input), the stride-2 convolution
+    # puts each of the four 2x2 phases of each part in a feature of its own (8 per channel: a
+    # space-to-depth that survives the ReLU), the residual blocks and the fusion convolution let
+    # them through (the blocks' second convolutions write zero to them; each "blocks(x) + x"
+    # doubles them, so the fusion and conv_mid halve them), the up-convolution recombines
+    # part(+) - part(-) per phase before the pixel shuffle, and conv_output reads feature k.
+    c = model.config["out_channel"]
+    if 8 * c > model.config["n_feats"]:
+        raise ConfigError(f"QGCN's pass-through start needs n_feats >= {8 * c}")
+    for conv in (model.conv_input, model.downscale[0], model.conv_res_mid, model.conv_mid, model.upscale[0],
+                 model.conv_output):  # fmt: skip
+        rows = range(c) if conv is model.conv_output else range(4 * c if conv is model.upscale[0] else 8 * c)
+        rows = range(2 * c) if conv is model.conv_input else rows
+        for r in rows:
+            conv.weight[r].zero_()
+            if conv.bias is not None:
+                conv.bias[r] = 0.0
+    for block in (*model.residual1, *model.residual2):
+        block.conv2.weight[: 8 * c].zero_()
+    model.conv_output.weight.zero_()
+    for k in range(c):
+        model.conv_input.weight[2 * k, k, 1, 1] = 1.0
+        model.conv_input.weight[2 * k + 1, k, 1, 1] = -1.0
+        model.conv_output.weight[k, k, 1, 1] = 1.0
+        for a in range(2):
+            for b in range(2):
+                for sign in range(2):
+                    f = 8 * k + 4 * sign + 2 * a + b  # feature of (channel, part, phase) at half resolution
+                    # 4x4 kernel, stride 2, padding 1: output (i, j) reads input rows 2i - 1 .. 2i + 2.
+                    model.downscale[0].weight[f, 2 * k + sign, 1 + a, 1 + b] = 1.0
+                    model.conv_res_mid.weight[f, f, 1, 1] = 0.5
+                    model.conv_mid.weight[f, f, 1, 1] = 0.5
+                    # PixelShuffle(2): output feature k at phase (a, b) is up-conv channel 4k + 2a + b.
+                    model.upscale[0].weight[4 * k + 2 * a + b, f, 1, 1] = 1.0 if sign == 0 else -1.0
     return model
 
 
