@@ -406,7 +406,7 @@ COMMAND_CASES: tuple[CommandCase, ...] = (
     CommandCase("missing-path", "synth", "recipe source.path that does not exist", r"source\.path.*no such file"),
     CommandCase("missing-path", "evaluate", "a corpus folder that does not exist", "no such corpus directory"),
     CommandCase("missing-path", "report", "a results file that does not exist", "no such results file"),
-    CommandCase("missing-path", "train", "a config file that does not exist", "cannot read training config"),
+    CommandCase("missing-path", "train", "a config file that does not exist", r"training config \S+: cannot read"),
     CommandCase("missing-path", "estimate", "a path that does not exist", "no such file or directory"),
     CommandCase("empty-directory", "estimate", "a folder with no images", "directory contains no images"),
     CommandCase("output-under-a-file", "estimate", "--out FILE/sub/qf.csv", "cannot write here"),
