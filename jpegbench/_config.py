@@ -1,6 +1,6 @@
 """Configuration files: TOML read within a size limit, then checked against a declarative schema.
 
-Synth recipes (and, after the merge, training configs) are described by a
+Synth recipes and training configs are each described by a
 schema built from a few specs, and every error has one form::
 
     recipe key 'stages[1].qf': expected an integer in 1..100, got 101

@@ -483,7 +483,7 @@ def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weig
 
 
 # ---------------------------------------------------------------- train
-@cli.command("train", short_help="Train FBCNN or FBCNN-A from a config (resumable).")
+@cli.command("train", short_help="Train FBCNN, FBCNN-A, QCN/QGCN or IJCN from a config (resumable).")
 @click.argument("config", type=PATH, metavar="CONFIG")
 @click.option("--out", type=PATH, required=True, metavar="DIR", help="run folder (checkpoints, log.csv, curves.png)")
 @device_option
@@ -491,8 +491,8 @@ def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weig
 @decodes_images
 @quiet_option
 def train_command(config: str, out: str, device: str | None, no_resume: bool, quiet: bool) -> int:
-    """Train FBCNN (single JPEG) or FBCNN-A (double JPEG) from a CONFIG (TOML, e.g. configs/fbcnn-small-gray.toml);
-    resumes after interruption."""
+    """Train FBCNN (single JPEG), FBCNN-A (double JPEG), or QCN/QGCN/IJCN ([model] arch) from a CONFIG (TOML,
+    e.g. configs/fbcnn-small-gray.toml, configs/qgcn-small-gray.toml); resumes after interruption."""
     from jpegbench.models import train
 
     summary = train(config, out, resume=not no_resume, device=device, progress=not quiet)

@@ -18,6 +18,12 @@ on the Python path (their ``src/`` folder, where ``nets.qmar`` lives)::
 
 IJCN's test scripts already load plain state dicts.
 
+Networks trained here (``jpegbench train`` with ``[model] arch``) are saved
+by :func:`jpegbench.models.weights.save_checkpoint` in the
+``jpegbench-guided`` format: the architecture and its constructor arguments
+travel with the state dict (so ``res_scale`` or IJCN's activation need not
+be guessed) together with the training meta.
+
 Where files are found when none is named (:func:`find_guided_weights`): in
 the ``weights_dir`` argument (CLI ``--weights-dir``), then
 ``$JPEGBENCH_WEIGHTS_DIR``, then the package's ``jpegbench/models/weights/``,
@@ -44,7 +50,9 @@ from jpegbench.models.ijcn import IJCN
 from jpegbench.models.inference import pick_device
 from jpegbench.models.qcn import QCN, QGCN
 from jpegbench.models.weights import (
+    _FORMAT_VERSION,
     DEFAULT_MAX_BYTES,
+    GUIDED_CHECKPOINT_FORMAT,
     WEIGHTS_DIR_ENV,
     _clean_state_dict,
     _read,
@@ -255,7 +263,8 @@ def load_guided_model(
     -------
     nn.Module
         In eval mode, float32, every parameter from the file.
-        ``model.architecture`` names it, ``model.checkpoint_path`` is the file.
+        ``model.architecture`` names it, ``model.checkpoint_path`` is the file,
+        ``model.checkpoint_meta`` its meta (empty for the authors' files).
 
     Raises
     ------
@@ -268,10 +277,23 @@ def load_guided_model(
         raise InputError(f"max_bytes must be a positive int, got {max_bytes!r}")
     target = pick_device(device)
     path = resolve_weights(path_or_name, weights_dir=weights_dir)
-    _config, raw, _meta = _unwrap(_read(path, max_bytes), path)
+    if architecture is not None and architecture not in GUIDED_ARCHITECTURES:
+        raise InputError(f"architecture must be one of {tuple(GUIDED_ARCHITECTURES)}, got {architecture!r}")
+    obj = _read(path, max_bytes)
+    saved = _saved_guided(obj, path)
+    if saved is None:
+        _config, raw, meta = _unwrap(obj, path)
+    else:
+        raw, meta = saved[2], saved[3]
     sd = _clean_state_dict(raw, path)
     try:
-        arch, config = infer_guided_config(sd, architecture)
+        if saved is None:
+            arch, config = infer_guided_config(sd, architecture)
+        else:
+            arch, config = saved[0], saved[1]
+            if architecture is not None and arch != architecture:
+                raise WeightsError(f"expected {_article(architecture.upper())} checkpoint, found "
+                                   f"{_article(arch.upper())} one")  # fmt: skip
         model = GUIDED_ARCHITECTURES[arch](**config)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
@@ -281,4 +303,19 @@ def load_guided_model(
     model.load_state_dict(sd, strict=True)
     model.architecture = arch
     model.checkpoint_path = path
+    model.checkpoint_meta = meta
     return model.to(target).eval()
+
+
+def _saved_guided(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """``(architecture, config, state dict, meta)`` of a ``jpegbench-guided`` checkpoint; None for other files."""
+    if not isinstance(obj, dict) or obj.get("format") != GUIDED_CHECKPOINT_FORMAT:
+        return None
+    if obj.get("format_version") != _FORMAT_VERSION:
+        raise WeightsError(f"{path} is a {GUIDED_CHECKPOINT_FORMAT} checkpoint of format_version "
+                           f"{obj.get('format_version')!r}; this jpegbench reads version {_FORMAT_VERSION}")
+    arch, config, sd, meta = obj.get("architecture"), obj.get("config"), obj.get("state_dict"), obj.get("meta") or {}
+    if arch not in GUIDED_ARCHITECTURES or not all(isinstance(v, dict) for v in (config, sd, meta)):
+        raise WeightsError(f"{path} is a malformed {GUIDED_CHECKPOINT_FORMAT} checkpoint "
+                           "(architecture/config/state_dict/meta)")  # fmt: skip
+    return arch, dict(config), sd, dict(meta)

@@ -67,9 +67,11 @@ __all__ = [
     "QCNInputs",
     "global_copy",
     "ijcn_inputs",
+    "ijcn_inputs_from_jpeg",
     "ijcn_output_to_uint8",
     "mirror_pad_blocks",
     "qcn_inputs",
+    "qcn_inputs_from_jpeg",
     "qcn_output_to_uint8",
     "quantization_maps",
     "read_ijcn_inputs",
@@ -235,14 +237,28 @@ def read_qcn_inputs(
     UnsupportedImageError
         A colour model on a gray JPEG; CMYK; a 16-bit table.
     """
+    data = read_regular_file(path, kind="a JPEG file")
+    return qcn_inputs_from_jpeg(data, channels=channels, max_pixels=max_pixels, name=str(path))
+
+
+def qcn_inputs_from_jpeg(
+    data: bytes, *, channels: int | None = None, max_pixels: int | None = None, name: str = "<jpeg>"
+) -> QCNInputs:
+    """QCN/QGCN inputs of JPEG bytes: what :func:`read_qcn_inputs` builds from a file holding them.
+
+    The one builder from encoded bytes, used by restoring (through
+    :func:`read_qcn_inputs`) and by training
+    (:mod:`jpegbench.models.training.guided`), so the two cannot drift.
+    ``channels`` as in :func:`read_qcn_inputs`; ``name`` is how errors call
+    the data.
+    """
     if channels not in (None, 1, 3):
         raise InputError(f"channels must be None, 1 or 3, got {channels!r}")
-    data = read_regular_file(path, kind="a JPEG file")
-    coefs = read_coefficients(data, max_pixels=max_pixels, name=str(path))
+    coefs = read_coefficients(data, max_pixels=max_pixels, name=name)
     file_channels = 1 if coefs.color == "gray" else 3
     channels = file_channels if channels is None else channels
     if channels == 3 and file_channels == 1:
-        raise UnsupportedImageError(f"{path}: a colour QCN/QGCN needs a colour JPEG (luma and chroma tables); "
+        raise UnsupportedImageError(f"{name}: a colour QCN/QGCN needs a colour JPEG (luma and chroma tables); "
                                     "this file is gray")  # fmt: skip
     pixels = decode(data, max_pixels=max_pixels)
     if channels == 1 and pixels.ndim == 3:
@@ -355,6 +371,11 @@ def read_ijcn_inputs(path: str | os.PathLike[str], *, max_pixels: int | None = N
         Gray, not 4:2:0, CMYK, 12-bit, arithmetic.
     """
     return ijcn_inputs(read_coefficients(path, max_pixels=max_pixels), name=str(Path(path)))
+
+
+def ijcn_inputs_from_jpeg(data: bytes, *, max_pixels: int | None = None, name: str = "<jpeg>") -> IJCNInputs:
+    """IJCN inputs of JPEG bytes: what :func:`read_ijcn_inputs` builds from a file holding them (training uses it)."""
+    return ijcn_inputs(read_coefficients(data, max_pixels=max_pixels, name=name), name=name)
 
 
 def ijcn_output_to_uint8(output: Tensor, height: int, width: int) -> np.ndarray:

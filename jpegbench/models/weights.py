@@ -16,6 +16,12 @@ Two file layouts are accepted:
   written by :func:`save_checkpoint` (float16 storage allowed; tensors are
   float32 after loading).
 
+:func:`save_checkpoint` also writes the table-guided networks (QCN, QGCN,
+IJCN) as ``{'format': 'jpegbench-guided', 'format_version': 1,
+'architecture': 'qgcn', 'config': model.config, 'state_dict': sd, 'meta':
+{...}}``; :func:`jpegbench.models.load_guided_model` reads those, and
+:func:`load_checkpoint` refuses them with a pointer there.
+
 Where files are found (:func:`resolve_weights`): an existing path; otherwise
 a file name looked up in the ``weights_dir`` argument, then in the folder named
 by the environment variable ``JPEGBENCH_WEIGHTS_DIR``, then among the small
@@ -44,6 +50,7 @@ from jpegbench._device import pick_device
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "GUIDED_CHECKPOINT_FORMAT",
     "DEFAULT_MAX_BYTES",
     "KNOWN_WEIGHTS",
     "SHIPPED_WEIGHTS",
@@ -63,6 +70,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "jpegbench-fbcnn"
+#: The format of QCN, QGCN and IJCN checkpoints written by :func:`save_checkpoint`.
+GUIDED_CHECKPOINT_FORMAT = "jpegbench-guided"
 _FORMAT_VERSION = 1
 #: Files larger than this are refused before anything is read (2 GiB; the
 #: released default-width checkpoints are about 288 MB).
@@ -288,6 +297,10 @@ def _unwrap(obj: Any, path: Path) -> tuple[dict[str, Any] | None, dict[str, Any]
     """Return (config or None, raw state dict, meta) from a loaded object."""
     if not isinstance(obj, dict):
         raise WeightsError(f"not a state dict: {path} holds a {type(obj).__name__}")
+    if obj.get("format") == GUIDED_CHECKPOINT_FORMAT:
+        arch = str(obj.get("architecture", "?")).upper()
+        raise WeightsError(f"{path} is a {GUIDED_CHECKPOINT_FORMAT} checkpoint of {arch}, not an FBCNN; "
+                           f"use it with the {arch.lower()} method (jpegbench.models.load_guided_model)")
     if obj.get("format") == CHECKPOINT_FORMAT:
         version = obj.get("format_version")
         if version != _FORMAT_VERSION:
@@ -508,8 +521,19 @@ def _check_meta(meta: Any, where: str = "meta") -> None:
     raise InputError(f"{where} must hold only str, int, float, bool, None, list and dict, got {type(meta).__name__}")
 
 
+def _guided_architecture(model: Any) -> str | None:
+    # Imported here: the guided architectures' modules are not needed to read or write FBCNN files.
+    from jpegbench.models.ijcn import IJCN
+    from jpegbench.models.qcn import QCN, QGCN
+
+    for arch, cls in (("qgcn", QGCN), ("qcn", QCN), ("ijcn", IJCN)):
+        if isinstance(model, cls):
+            return arch
+    return None
+
+
 def save_checkpoint(
-    model: FBCNN,
+    model: Any,
     path: str | os.PathLike[str],
     *,
     meta: dict[str, Any] | None = None,
@@ -523,7 +547,9 @@ def save_checkpoint(
 
     Parameters
     ----------
-    model : FBCNN
+    model : FBCNN, QCN, QGCN or IJCN
+        FBCNN: format ``jpegbench-fbcnn``; the others ``jpegbench-guided``
+        with their ``architecture`` (see the module docstring).
     path : str or PathLike
         Written via a temporary file in the same folder and a rename, so a
         crash never leaves a half-written checkpoint.
@@ -543,8 +569,9 @@ def save_checkpoint(
     -------
     Path
     """
-    if not isinstance(model, FBCNN):
-        raise InputError(f"model must be an FBCNN, got {type(model).__name__}")
+    arch = None if isinstance(model, FBCNN) else _guided_architecture(model)
+    if not isinstance(model, FBCNN) and arch is None:
+        raise InputError(f"model must be an FBCNN, QCN, QGCN or IJCN, got {type(model).__name__}")
     meta = {} if meta is None else meta
     if not isinstance(meta, dict):
         raise InputError(f"meta must be a dict, got {type(meta).__name__}")
@@ -558,10 +585,11 @@ def save_checkpoint(
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
-    payload = {
-        "format": CHECKPOINT_FORMAT,
+    payload: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT if arch is None else GUIDED_CHECKPOINT_FORMAT,
         "format_version": _FORMAT_VERSION,
-        "config": model.config,
+        **({} if arch is None else {"architecture": arch}),
+        "config": dict(model.config),
         "state_dict": state,
         "meta": meta,
     }

@@ -9,7 +9,8 @@ What "the same" means is each command's resume contract:
 * ``evaluate`` (:mod:`jpegbench.evaluate.runner`, "Resuming"): the results
   table equals an uninterrupted run's except the runtime column
   (``seconds``); the run metadata and the example-crops sidecar are equal.
-* ``train`` (:mod:`jpegbench.models.training`, "Determinism"), gray and colour: on the CPU the
+* ``train`` (:mod:`jpegbench.models.training`, "Determinism"), gray and colour FBCNN and a gray
+  QGCN (the table-guided networks' data path, :mod:`jpegbench.models.training.guided`): on the CPU the
   resumed weights equal an uninterrupted run's, bit for bit, and so does the
   log (``seconds`` aside). The periodic checkpoints here fall in the middle
   of log windows (``checkpoint_every`` 3, ``log_every`` 2): ``last.pt``
@@ -180,6 +181,14 @@ KILL_TRAIN_CONFIG_RGB = (
 )
 
 
+# QGCN (n_feats is fixed at 64 by its global branch; two residual blocks): single JPEGs whose
+# network inputs are read from each patch's JPEG bytes, no QF head, so no teacher forcing.
+KILL_TRAIN_CONFIG_QGCN = (
+    KILL_TRAIN_CONFIG.replace("nc = [8, 16, 16, 16]\nnb = 1\n", 'arch = "qgcn"\nn_resblocks = 2\n')
+    .replace("qf_teacher_prob = 0.5\n", "")
+)
+
+
 def _read_log(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
@@ -195,18 +204,22 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
-@pytest.mark.parametrize("color", ["gray", "rgb"])
+@pytest.mark.parametrize("color", ["gray", "rgb", "qgcn-gray"])
 def test_train_sigkill_then_rerun_equals_uninterrupted(good_files, tmp_path, color):
     from jpegbench.models.training import train
 
-    good_files(5, "train", color=color)
+    good_files(5, "train", color="rgb" if color == "rgb" else "gray")
     config = tmp_path / "train.toml"
-    text = KILL_TRAIN_CONFIG if color == "gray" else KILL_TRAIN_CONFIG_RGB
+    text = {"gray": KILL_TRAIN_CONFIG, "rgb": KILL_TRAIN_CONFIG_RGB, "qgcn-gray": KILL_TRAIN_CONFIG_QGCN}[color]
     config.write_text(text.format(train_dir=tmp_path / "train"))
     ref_dir = tmp_path / "ref"
     summary = train(config, ref_dir, progress=False, device="cpu")
     assert summary["step"] == 24
-    assert _state(ref_dir / "last.pt")["config"]["in_nc"] == (1 if color == "gray" else 3)
+    ref_state = _state(ref_dir / "last.pt")
+    if color == "qgcn-gray":
+        assert ref_state["format"] == "jpegbench-guided" and ref_state["config"]["in_glo_channel"] == 1
+    else:
+        assert ref_state["config"]["in_nc"] == (1 if color == "gray" else 3)
 
     out = tmp_path / "killed"
     cmd = ["train", config, "--out", out, "--device", "cpu", "--quiet"]

@@ -1,4 +1,4 @@
-"""Training FBCNN (single JPEG) and FBCNN-A (double-JPEG augmentation), from a config to shippable weights.
+"""Training FBCNN, FBCNN-A and the table-guided QCN, QGCN, IJCN: from a config to shippable weights.
 
 :func:`train` runs one training described by a :class:`TrainConfig` (or a
 TOML file, see ``configs/``) into an output folder:
@@ -10,7 +10,9 @@ TOML file, see ``configs/``) into an output folder:
     ``until_step`` stops, and when the run is interrupted (Ctrl-C).
 ``out_dir/best.pt``
     The model with the best validation PSNR so far, as a plain jpegbench
-    checkpoint (:func:`jpegbench.models.weights.load_model` reads it).
+    checkpoint (:func:`jpegbench.models.weights.load_model` reads it; for
+    QCN, QGCN, IJCN a ``jpegbench-guided`` one that
+    :func:`jpegbench.models.load_guided_model` reads).
 ``out_dir/log.csv``
     ``step, loss, l1, qf_loss, lr, val_psnr, seconds``, a row every
     ``log_every`` and ``val_every`` steps and at the config's last step;
@@ -72,6 +74,15 @@ in, and neither ``until_step`` nor an interruption adds a log row.
 Ctrl-C is held while a step is applied (see :mod:`.loop`); test sets are
 never training data (see :mod:`.guard`).
 
+Table-guided networks
+---------------------
+``[model] arch = "qcn" | "qgcn" | "ijcn"`` trains those networks through the
+same loop, with the same determinism and resume (``configs/qgcn-small-gray.toml``,
+``configs/ijcn-small-color.toml``): single JPEGs, inputs read from each
+patch's JPEG bytes by the builders restoring uses, L1 loss, no QF head;
+validation restores the cells as the ``qcn`` / ``qgcn`` / ``ijcn`` methods
+do. See :mod:`.guided`.
+
 Layout
 ------
 ========  ====================================================================
@@ -81,6 +92,7 @@ config    :class:`TrainConfig`: the recipe, its validation, reading TOML
 guard     :func:`check_not_test_data`: LIVE1 / Classic5 never trained on
 data      source split, seeded patch batches, validation cells and PSNR
 network   the starting network: seeded, identity, or a checkpoint's weights
+guided    QCN / QGCN / IJCN: patches as JPEG bytes, inputs, loss, validation
 log       the log window, ``log.csv`` and ``curves.png``
 state     ``last.pt``: writing, reading and checking a resumable state
 loop      :func:`train`: the loop, its Ctrl-C guard

@@ -1,37 +1,50 @@
 """A training run's recipe: :class:`TrainConfig`, its validation and reading it from TOML.
 
 Every key lives in one TOML table (``[model]``, ``[data]``, ``[optim]``,
-``[train]``, ``[val]``); a wrong key, type or range is a
-:class:`~jpegbench.errors.ConfigError` that names the key as
-``table.key``, raised before any work.
+``[train]``, ``[val]``) and is checked against one schema (:data:`SCHEMA`)
+by :func:`jpegbench._config.validate`, the validator of synth recipes, so
+both speak one error style, raised before any work::
+
+    training config key 'data.patch_size': expected an integer >= 8 and a multiple of 8, got 20
+
+A config built in code (``TrainConfig(...)``) is checked by the same schema
+in ``__post_init__``; rules between keys (a validation cell is needed, an
+architecture's own keys) use :func:`jpegbench._config.config_error` for the
+same wording.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jpegbench._config import Array, Bool, Int, Key, Num, Str, Table, config_error, load_toml, validate
 from jpegbench.codec import SUBSAMPLINGS
-from jpegbench._config import read_toml_bytes
 from jpegbench.errors import ConfigError, InputError
 
 __all__ = [
-    "TrainConfig", "load_config", "SECTIONS", "RESUMABLE_CHANGES", "INIT_CHANNEL_MAPS", "where", "is_int",
-    "saved_value",
-]
+    "TrainConfig", "load_config", "SECTIONS", "SCHEMA", "RESUMABLE_CHANGES", "INIT_CHANNEL_MAPS", "ARCHITECTURES",
+    "GUIDED", "where", "is_int", "saved_value",
+]  # fmt: skip
 
+#: ``[model] arch``: FBCNN (and FBCNN-A), or a table-guided network (:mod:`.guided`).
+ARCHITECTURES: tuple[str, ...] = ("fbcnn", "qcn", "qgcn", "ijcn")
+#: The table-guided architectures: inputs read from the JPEG's tables, no QF head.
+GUIDED: tuple[str, ...] = ("qcn", "qgcn", "ijcn")
+_LABEL = "training config key"
 
 # Which TOML table each field lives in; also the order of the dump.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "": ("name",),
-    "model": ("channels", "nc", "nb", "act_mode", "init_from", "init_channel_map", "identity_init"),
+    "model": (
+        "arch", "channels", "nc", "nb", "act_mode", "n_feats", "n_resblocks", "res_scale", "init_from",
+        "init_channel_map", "identity_init",
+    ),
     "data": (
         "train_dir", "val_dir", "val_count", "patch_size", "batch_size", "degradation",
         "qf_range", "qf2_range", "double_prob", "shift", "augment", "subsampling",
@@ -56,10 +69,21 @@ class TrainConfig:
     ``val_dir``, ``init_from``) are relative to the TOML file's folder.
 
     Model
+        arch : {"fbcnn", "qcn", "qgcn", "ijcn"}
+            The network (default FBCNN). QCN, QGCN and IJCN are trained as
+            described in :mod:`jpegbench.models.training.guided`; a key
+            another architecture uses must keep its default.
         channels : {1, 3}
-            1 trains on the BT.601 studio-swing Y (jpegbench's "gray"), 3 on RGB.
-        nc : 4 ints ; nb : int ; act_mode : {"R", "L"}
-            :class:`~jpegbench.models.fbcnn.FBCNN` width, depth, activation.
+            1 trains on the BT.601 studio-swing Y (jpegbench's "gray"), 3 on
+            RGB. IJCN: 3 only.
+        nc : 4 ints ; nb : int ; act_mode : {"R", "L", "P"}
+            :class:`~jpegbench.models.fbcnn.FBCNN` width, depth, activation
+            (ReLU, LeakyReLU). IJCN: ``nc`` (only ``nc[0]`` and ``nc[2]`` set
+            widths) and ``act_mode`` (also ``"P"``, PReLU, the authors'
+            default); its depth is fixed.
+        n_feats, n_resblocks : int ; res_scale : float
+            QCN / QGCN width, residual blocks and their scale (QGCN:
+            ``n_feats = 64``, fixed by its global branch).
         init_from : str, optional
             Checkpoint to start from (fine-tuning FBCNN-A from FBCNN): a
             path, or a weight file name found as
@@ -80,7 +104,9 @@ class TrainConfig:
             architecture.
         identity_init : bool
             Start from a network that returns its input (see
-            :func:`identity_init`); ignored with ``init_from``.
+            :func:`identity_init`, and for QCN, QGCN and IJCN
+            :func:`~jpegbench.models.training.guided.guided_identity_init`);
+            ignored with ``init_from``.
     Data
         train_dir : str
             Folder of clean images.
@@ -130,10 +156,14 @@ class TrainConfig:
     """
 
     name: str = "fbcnn"
+    arch: str = "fbcnn"
     channels: int = 1
     nc: tuple[int, int, int, int] = (16, 32, 64, 128)
     nb: int = 2
     act_mode: str = "R"
+    n_feats: int = 64
+    n_resblocks: int = 16
+    res_scale: float = 0.1
     init_from: str | None = None
     init_channel_map: str | None = None
     identity_init: bool = False
@@ -175,41 +205,33 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base_dir: str | os.PathLike[str] = "") -> TrainConfig:
-        """Build from a dict, nested by TOML table or flat; unknown keys raise ConfigError."""
+        """Build from a dict, nested by TOML table or flat; checked against :data:`SCHEMA`.
+
+        ``None`` values stand for absent keys (as :meth:`to_dict` writes
+        unset optional keys); ``data.train_dir`` is required.
+
+        Raises
+        ------
+        ConfigError
+            ``training config key 'TABLE.KEY': expected X, got Y``.
+        """
         if not isinstance(data, Mapping):
-            raise ConfigError(f"training config must be a table/dict, got {type(data).__name__}")
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in SECTIONS and key != "" and isinstance(value, Mapping):
-                for sub, item in value.items():
-                    if sub not in SECTIONS[key]:
-                        raise ConfigError(f"unknown training config key '{key}.{sub}' (known: {', '.join(SECTIONS[key])})")
-                    flat[sub] = item
-            elif key in _FIELD_SECTION:
-                flat[key] = value
-            else:
-                raise ConfigError(f"unknown training config key '{key}' (tables: {', '.join(s for s in SECTIONS if s)})")
-        if not flat.get("train_dir"):
-            raise ConfigError("training config key 'data.train_dir' is required")
-        converted = {k: _convert(k, v) for k, v in flat.items()}
-        return cls(**converted, base_dir=str(base_dir))
+            raise config_error("training config", "", "a table", type(data).__name__)
+        nested = _nested(data)
+        nested.setdefault("data", {})  # so that a missing [data] table is reported as its required train_dir
+        checked = validate(nested, SCHEMA, label=_LABEL)
+        return cls(**_flat(checked), base_dir=str(base_dir))
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> TrainConfig:
-        """Read a TOML training config; relative paths in it are relative to its folder."""
+        """Read a TOML training config; relative paths in it are relative to its folder.
+
+        Errors of the file (unreadable, not a regular file, over 1 MiB, not
+        TOML) read ``training config PATH: ...``; errors of a key are
+        prefixed by the path.
+        """
         path = Path(path)
-        try:
-            text = read_toml_bytes(path).decode("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc.strerror or exc}") from None
-        except ConfigError as exc:  # not a regular file, or over MAX_TOML_BYTES (1 MiB)
-            raise ConfigError(f"training config {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML (not UTF-8: {exc.reason} at byte {exc.start})") from None
-        try:
-            data = _toml_loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        data, _ = load_toml(path, what="training config")
         try:
             return cls.from_dict(data, base_dir=path.resolve().parent)
         except ConfigError as exc:
@@ -234,19 +256,105 @@ class TrainConfig:
         p = Path(value).expanduser()
         return p if p.is_absolute() or not self.base_dir else Path(self.base_dir) / p
 
+    @property
+    def guided(self) -> bool:
+        """A table-guided network (QCN, QGCN, IJCN): no QF head, inputs from the JPEG's tables."""
+        return self.arch in GUIDED
+
     def model_config(self) -> dict[str, Any]:
-        return {"in_nc": self.channels, "out_nc": self.channels, "nc": list(self.nc), "nb": self.nb, "act_mode": self.act_mode}
+        """The network's constructor arguments (the class's ``config``)."""
+        c = self.channels
+        if self.arch in ("qcn", "qgcn"):
+            # One quantization map for gray (luma), two for colour (luma, chroma): jpeg_inputs.qcn_inputs.
+            out: dict[str, Any] = {"in_channel": c + (1 if c == 1 else 2), "out_channel": c}
+            if self.arch == "qgcn":
+                out = {"in_channel": out["in_channel"], "in_glo_channel": c, "out_channel": c}
+            return {**out, "n_feats": self.n_feats, "n_resblocks": self.n_resblocks, "res_scale": self.res_scale}
+        if self.arch == "ijcn":
+            # nb is recorded but unused by IJCN (four blocks per stage); 4 as in the authors' files.
+            return {"in_nc": 3, "out_nc": 3, "nc": list(self.nc), "nb": 4, "act_mode": self.act_mode}
+        return {"in_nc": c, "out_nc": c, "nc": list(self.nc), "nb": self.nb, "act_mode": self.act_mode}
 
 
 _FIELD_SECTION = {k: s for s, keys in SECTIONS.items() for k in keys}
 
+_QF = Int(1, 100)
+_QF_PAIR = Array(_QF, length=2, order="<=", what="a pair [low, high] of QFs with 1 <= low <= high <= 100")
 
-def _toml_loads(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    return tomllib.loads(text)
+
+def _schema(*, from_file: bool) -> Table:
+    # A file must name its training folder; a config built in code may leave it empty (default "").
+    train_dir = Key(Str(nonempty=True), required=True) if from_file else Str()
+    return Table({
+        "name": Str(nonempty=True),
+        "model": Table({
+            "arch": Str(ARCHITECTURES),
+            "channels": Int(choices=(1, 3)),
+            "nc": Array(Int(lo=1), length=4, what="a list of 4 positive channel widths"),
+            "nb": Int(lo=1),
+            "act_mode": Str(("R", "L", "P")),
+            "n_feats": Int(lo=1),
+            "n_resblocks": Int(lo=0),
+            "res_scale": Num(lo=0, lo_open=True),
+            "init_from": Str(nonempty=True),
+            "init_channel_map": Str(INIT_CHANNEL_MAPS),
+            "identity_init": Bool(),
+        }),
+        "data": Table({
+            "train_dir": train_dir,
+            "val_dir": Str(nonempty=True),
+            "val_count": Int(lo=0),
+            "patch_size": Int(lo=8, multiple_of=8),
+            "batch_size": Int(lo=1),
+            "degradation": Str(("single", "double", "mixed")),
+            "qf_range": _QF_PAIR,
+            "qf2_range": _QF_PAIR,
+            "double_prob": Num(0, 1),
+            "shift": Str(("random", "aligned", "nonaligned")),
+            "augment": Bool(),
+            "subsampling": Str(SUBSAMPLINGS),
+        }),
+        "optim": Table({
+            "steps": Int(lo=1),
+            "lr": Num(lo=0, lo_open=True),
+            "milestones": Array(Int(lo=1), order="<", what="a strictly increasing list of positive step numbers"),
+            "gamma": Num(0, 1, lo_open=True),
+            "qf_loss_weight": Num(lo=0),
+            "betas": Array(Num(0, 1, hi_open=True), length=2, what="a pair of numbers in [0, 1)"),
+            "qf_teacher_prob": Num(0, 1),
+            "qf_head_lr_mult": Num(lo=0, lo_open=True),
+        }),
+        "train": Table({
+            "seed": Int(lo=0),
+            "log_every": Int(lo=1),
+            "val_every": Int(lo=1),
+            "checkpoint_every": Int(lo=1),
+            "num_threads": Int(lo=0),
+        }),
+        "val": Table({
+            "val_qfs": Array(_QF),
+            "val_double": Array(Array(_QF, length=2, what="a pair [qf1, qf2] of QFs in 1..100")),
+            "val_shift": Array(Int(0, 7), length=2, what="a pair [dy, dx] with 0 <= dy, dx <= 7"),
+            "val_crop": Int(lo=0, multiple_of=8),
+        }),
+    }, what="a table of [model], [data], [optim], [train] and [val]")  # fmt: skip
+
+
+#: The schema of a training config file (the TOML tables of :data:`SECTIONS`).
+SCHEMA = _schema(from_file=True)
+_CODE_SCHEMA = _schema(from_file=False)
+
+# Keys that only some architectures read; the others must leave them at their defaults.
+_ARCH_KEYS: dict[str, tuple[str, ...]] = {
+    "nc": ("fbcnn", "ijcn"),
+    "nb": ("fbcnn",),
+    "n_feats": ("qcn", "qgcn"),
+    "n_resblocks": ("qcn", "qgcn"),
+    "res_scale": ("qcn", "qgcn"),
+    "init_channel_map": ("fbcnn",),
+    "identity_init": ARCHITECTURES,
+    "qf_teacher_prob": ("fbcnn",),
+}
 
 
 def _plain(value: Any) -> Any:
@@ -255,13 +363,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _convert(key: str, value: Any) -> Any:
-    """Lists from TOML to the tuple fields; everything is checked in ``_validate``."""
-    if key in ("nc", "qf_range", "qf2_range", "milestones", "betas", "val_qfs", "val_shift") and isinstance(value, list):
-        return tuple(value)
-    if key == "val_double" and isinstance(value, list):
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    return value
+def _nested(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat form (``{"patch_size": 64}``) turned nested (``{"data": {"patch_size": 64}}``); ``None`` dropped."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in SECTIONS and key and isinstance(value, Mapping):
+            table = out.setdefault(key, {})
+            if isinstance(table, dict):
+                table.update({k: _plain(v) for k, v in value.items() if v is not None})
+        elif _FIELD_SECTION.get(key):
+            table = out.setdefault(_FIELD_SECTION[key], {})
+            if isinstance(table, dict):
+                table.setdefault(key, _plain(value))
+        else:
+            out[key] = _plain(value)  # top-level keys, and unknown ones for the schema to refuse
+    return out
+
+
+def _flat(checked: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in checked.items():
+        if key in SECTIONS and key:
+            out.update(value)
+        else:
+            out[key] = value
+    return out
 
 
 def where(key: str) -> str:
@@ -270,109 +398,46 @@ def where(key: str) -> str:
     return f"{section}.{key}" if section else key
 
 
-def _bad(key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"training config key '{where(key)}' must be {expected}, got {value!r}")
-
-
 def is_int(v: Any) -> bool:
     """An integer that is not a bool."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _check_qf_pair(cfg: TrainConfig, key: str) -> None:
-    v = getattr(cfg, key)
-    if key == "qf2_range" and v is None:
-        return
-    if not (isinstance(v, tuple) and len(v) == 2 and all(is_int(q) and 1 <= q <= 100 for q in v) and v[0] <= v[1]):
-        raise _bad(key, "a pair [low, high] of QFs with 1 <= low <= high <= 100", v)
+def _bad(key: str, expected: str, value: Any) -> ConfigError:
+    return config_error(_LABEL, where(key), expected, repr(value))
 
 
 def _validate(cfg: TrainConfig) -> None:
-    def positive(key: str, minimum: int = 1) -> None:
-        v = getattr(cfg, key)
-        if not is_int(v) or v < minimum:
-            raise _bad(key, f"an integer >= {minimum}", v)
-
-    if not isinstance(cfg.name, str) or not cfg.name:
-        raise _bad("name", "a non-empty string", cfg.name)
-    if cfg.channels not in (1, 3) or isinstance(cfg.channels, bool):
-        raise _bad("channels", "1 (gray) or 3 (RGB)", cfg.channels)
-    if not (isinstance(cfg.nc, tuple) and len(cfg.nc) == 4 and all(is_int(c) and c >= 1 for c in cfg.nc)):
-        raise _bad("nc", "a list of 4 positive channel widths", cfg.nc)
-    positive("nb")
-    if cfg.act_mode not in ("R", "L"):
-        raise _bad("act_mode", "'R' (ReLU) or 'L' (LeakyReLU)", cfg.act_mode)
-    for key in ("init_from", "val_dir"):
-        v = getattr(cfg, key)
-        if v is not None and (not isinstance(v, str) or not v):
-            raise _bad(key, "a non-empty path string", v)
-    if cfg.init_channel_map is not None:
-        if cfg.init_channel_map not in INIT_CHANNEL_MAPS:
-            raise _bad("init_channel_map", f"one of {list(INIT_CHANNEL_MAPS)} (or absent)", cfg.init_channel_map)
-        if cfg.init_from is None or cfg.channels != 3:
-            raise _bad("init_channel_map", "used only with 'model.init_from' and 'model.channels = 3'",
-                       cfg.init_channel_map)
-    if not isinstance(cfg.identity_init, bool):
-        raise _bad("identity_init", "true or false", cfg.identity_init)
-    if not isinstance(cfg.train_dir, str):
-        raise _bad("train_dir", "a path string", cfg.train_dir)
-    positive("val_count", 0)
-    positive("patch_size", 8)
-    if cfg.patch_size % 8:
-        raise _bad("patch_size", "a multiple of 8 (the JPEG grid)", cfg.patch_size)
-    positive("batch_size")
-    if cfg.degradation not in ("single", "double", "mixed"):
-        raise _bad("degradation", "'single', 'double' or 'mixed'", cfg.degradation)
-    _check_qf_pair(cfg, "qf_range")
-    _check_qf_pair(cfg, "qf2_range")
-    if not _is_num(cfg.double_prob) or not 0 <= cfg.double_prob <= 1:
-        raise _bad("double_prob", "a number in [0, 1]", cfg.double_prob)
-    if cfg.shift not in ("random", "aligned", "nonaligned"):
-        raise _bad("shift", "'random', 'aligned' or 'nonaligned'", cfg.shift)
-    if not isinstance(cfg.augment, bool):
-        raise _bad("augment", "true or false", cfg.augment)
-    if cfg.subsampling not in SUBSAMPLINGS:
-        raise _bad("subsampling", f"one of {list(SUBSAMPLINGS)}", cfg.subsampling)
-    positive("steps")
-    if not _is_num(cfg.lr) or cfg.lr <= 0:
-        raise _bad("lr", "a positive number", cfg.lr)
-    ms = cfg.milestones
-    if not (isinstance(ms, tuple) and all(is_int(m) and m >= 1 for m in ms) and list(ms) == sorted(set(ms))):
-        raise _bad("milestones", "a strictly increasing list of positive step numbers", ms)
-    if not _is_num(cfg.gamma) or not 0 < cfg.gamma <= 1:
-        raise _bad("gamma", "a number in (0, 1]", cfg.gamma)
-    if not _is_num(cfg.qf_loss_weight) or cfg.qf_loss_weight < 0:
-        raise _bad("qf_loss_weight", "a number >= 0", cfg.qf_loss_weight)
-    if not _is_num(cfg.qf_teacher_prob) or not 0 <= cfg.qf_teacher_prob <= 1:
-        raise _bad("qf_teacher_prob", "a number in [0, 1]", cfg.qf_teacher_prob)
-    if not _is_num(cfg.qf_head_lr_mult) or cfg.qf_head_lr_mult <= 0:
-        raise _bad("qf_head_lr_mult", "a positive number", cfg.qf_head_lr_mult)
-    if not (isinstance(cfg.betas, tuple) and len(cfg.betas) == 2 and all(_is_num(b) and 0 <= b < 1 for b in cfg.betas)):
-        raise _bad("betas", "a pair of numbers in [0, 1)", cfg.betas)
-    positive("seed", 0)
-    for key in ("log_every", "val_every", "checkpoint_every"):
-        positive(key)
-    positive("num_threads", 0)
-    if not (isinstance(cfg.val_qfs, tuple) and all(is_int(q) and 1 <= q <= 100 for q in cfg.val_qfs)):
-        raise _bad("val_qfs", "a list of QFs in 1..100", cfg.val_qfs)
-    vd = cfg.val_double
-    if not (
-        isinstance(vd, tuple)
-        and all(isinstance(p, tuple) and len(p) == 2 and all(is_int(q) and 1 <= q <= 100 for q in p) for p in vd)
-    ):
-        raise _bad("val_double", "a list of [qf1, qf2] pairs of QFs", vd)
-    if not (cfg.val_qfs or vd):
+    """Check a config against the schema (storing the checked values: tuples, floats), then the rules between keys."""
+    values = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "base_dir"}
+    checked = _flat(validate(_nested(values), _CODE_SCHEMA, label=_LABEL))
+    for key, value in checked.items():
+        object.__setattr__(cfg, key, value)
+    if cfg.init_channel_map is not None and (cfg.init_from is None or cfg.channels != 3):
+        raise _bad("init_channel_map", "used only with 'model.init_from' and 'model.channels = 3'",
+                   cfg.init_channel_map)
+    if not (cfg.val_qfs or cfg.val_double):
         raise _bad("val_qfs", "non-empty (or val.val_double non-empty): validation needs a cell", cfg.val_qfs)
-    vs = cfg.val_shift
-    if not (isinstance(vs, tuple) and len(vs) == 2 and all(is_int(s) and 0 <= s <= 7 for s in vs)):
-        raise _bad("val_shift", "a pair [dy, dx] with 0 <= dy, dx <= 7", vs)
-    positive("val_crop", 0)
-    if cfg.val_crop % 8:
-        raise _bad("val_crop", "a multiple of 8 (0 = whole image)", cfg.val_crop)
+    defaults = {f.name: f.default for f in fields(cfg)}
+    for key, archs in _ARCH_KEYS.items():
+        if cfg.arch not in archs and getattr(cfg, key) != defaults[key]:
+            raise _bad(key, f"its default {_plain(defaults[key])!r}: only arch {' or '.join(map(repr, archs))} "
+                       f"reads it, this config has arch {cfg.arch!r}", _plain(getattr(cfg, key)))
+    if cfg.act_mode == "P" and cfg.arch != "ijcn":
+        raise _bad("act_mode", f"'R' or 'L' for arch {cfg.arch!r} (PReLU 'P' is IJCN's)", cfg.act_mode)
+    if cfg.guided and cfg.degradation != "single":
+        raise _bad("degradation", f"'single' for arch {cfg.arch!r} (table-guided networks train on single JPEGs)",
+                   cfg.degradation)
+    if cfg.arch == "qgcn" and cfg.n_feats != 64:
+        raise _bad("n_feats", "64 for arch 'qgcn' (its global branch emits 64 features)", cfg.n_feats)
+    if cfg.arch == "ijcn":
+        if cfg.channels != 3:
+            raise _bad("channels", "3 for arch 'ijcn' (colour only)", cfg.channels)
+        if cfg.subsampling != "4:2:0":
+            raise _bad("subsampling", "'4:2:0' for arch 'ijcn' (its layout)", cfg.subsampling)
+        if cfg.patch_size % 64:
+            raise _bad("patch_size", "a multiple of 64 for arch 'ijcn' (its 4x4 tokens of 16x16 pixels)",
+                       cfg.patch_size)
 
 
 def saved_value(table: Mapping[str, Any], key: str) -> Any:

@@ -14,14 +14,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from jpegbench._config import config_error
 from jpegbench.codec import jpeg_roundtrip, list_images, read_image
-from jpegbench.errors import ConfigError
 from jpegbench.metrics import psnr
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import _to_tensor
 from jpegbench.models.training.config import TrainConfig
 
-__all__ = ["Cells", "split_sources", "make_dataset", "batch_at", "val_images", "val_cells", "validate", "jpeg_psnr"]
+__all__ = [
+    "Cells", "split_sources", "make_dataset", "step_items", "batch_at", "val_images", "val_cells", "validate",
+    "jpeg_psnr",
+]  # fmt: skip
 
 #: Validation cells: ``(name, [(lq, hq), ...])`` with uint8 pixels.
 Cells = list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]]
@@ -29,6 +32,7 @@ Cells = list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]]
 # An exact restoration would make metrics.psnr infinite; the run's meta must
 # hold finite numbers (and the log always capped the cell PSNR here).
 _PSNR_CAP = 100.0
+_LABEL = "training config key"
 
 
 def _color(cfg: TrainConfig) -> str:
@@ -39,25 +43,23 @@ def split_sources(cfg: TrainConfig) -> tuple[list[Path], list[Path]]:
     """Training and validation image files: ``val_dir``, or the last ``val_count`` of ``train_dir`` by name."""
     train_dir = cfg.path("train_dir")
     if train_dir is None or not train_dir.is_dir():
-        raise ConfigError(f"training config key 'data.train_dir' must be an existing folder, got {cfg.train_dir!r}")
+        raise config_error(_LABEL, "data.train_dir", "an existing folder", repr(cfg.train_dir))
     files = list_images(train_dir)
     if cfg.val_dir is not None:
         val_dir = cfg.path("val_dir")
         if val_dir is None or not val_dir.is_dir():
-            raise ConfigError(f"training config key 'data.val_dir' must be an existing folder, got {cfg.val_dir!r}")
+            raise config_error(_LABEL, "data.val_dir", "an existing folder", repr(cfg.val_dir))
         val = list_images(val_dir)[: cfg.val_count or None]
         overlap = {p.resolve() for p in val} & {p.resolve() for p in files}
         files = [p for p in files if p.resolve() not in overlap]
     else:
         if cfg.val_count >= len(files):
-            raise ConfigError(
-                f"training config key 'data.val_count' ({cfg.val_count}) leaves no training image "
-                f"out of {len(files)} in {train_dir}"
-            )
+            raise config_error(_LABEL, "data.val_count", f"fewer than the {len(files)} images in {train_dir}",
+                               f"{cfg.val_count}, which leaves no training image")
         val = files[len(files) - cfg.val_count :] if cfg.val_count else []
         files = files[: len(files) - cfg.val_count]
     if not val:
-        raise ConfigError("training config key 'data.val_count' must be >= 1: validation needs images")
+        raise config_error(_LABEL, "data.val_count", ">= 1 (validation needs images)", "0")
     return files, val
 
 
@@ -88,12 +90,22 @@ def make_dataset(cfg: TrainConfig, files: list[Path]) -> tuple[Any, int]:
     return dataset, per_epoch
 
 
-def batch_at(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
-    """The batch of 0-based ``step``: a function of (seed, step) only."""
+def _step_indices(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> list[int]:
+    # Epoch e visits the items in a permutation seeded by (seed, e); the dataset is set to that epoch.
     epoch, pos = divmod(step, per_epoch)
     order = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(1, epoch))).permutation(len(dataset))
     dataset.set_epoch(epoch)
-    items = [dataset[int(i)] for i in order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size]]
+    return [int(i) for i in order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size]]
+
+
+def step_items(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> list[Any]:
+    """The dataset's samples (``dataset.sample(i)``) of 0-based ``step``: a function of (seed, step) only."""
+    return [dataset.sample(i) for i in _step_indices(dataset, per_epoch, cfg, step)]
+
+
+def batch_at(dataset: Any, per_epoch: int, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
+    """The batch of 0-based ``step``: a function of (seed, step) only."""
+    items = [dataset[i] for i in _step_indices(dataset, per_epoch, cfg, step)]
     return {k: torch.stack([it[k] for it in items]) for k in ("lq", "hq", "qf", "is_double")}
 
 

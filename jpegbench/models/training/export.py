@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jpegbench.models.fbcnn import FBCNN
-from jpegbench.models.weights import load_checkpoint, save_checkpoint
+from jpegbench.models.weights import DEFAULT_MAX_BYTES, GUIDED_CHECKPOINT_FORMAT, _read, load_checkpoint, save_checkpoint
 
 __all__ = ["export_weights", "strip_absolute_paths"]
 
@@ -46,7 +46,9 @@ def export_weights(
     Parameters
     ----------
     checkpoint : path
-        ``best.pt`` or ``last.pt`` of a run.
+        ``best.pt`` or ``last.pt`` of a run (FBCNN, or QCN / QGCN / IJCN,
+        which stay in the ``jpegbench-guided`` format that
+        :func:`jpegbench.models.load_guided_model` reads).
     dest : path
     half : bool, default True
         Store float16 (loaded back as float32).
@@ -64,16 +66,23 @@ def export_weights(
     file) are reduced to their last component
     (:func:`strip_absolute_paths`).
     """
-    ckpt = load_checkpoint(checkpoint)
-    model = FBCNN.from_config(ckpt.config)
-    model.load_state_dict(ckpt.state_dict, strict=True)
-    merged = {k: v for k, v in ckpt.meta.items() if k != "versions"}
-    # The QF predictor is read at the size it was trained on (see inference.predict_qf).
-    tc = ckpt.meta.get("train_config")
-    data = tc.get("data") if isinstance(tc, dict) else None
-    patch = data.get("patch_size") if isinstance(data, dict) else None
-    if isinstance(patch, int) and not isinstance(patch, bool):
-        merged.setdefault("qf_patch", patch)
+    raw = _read(Path(checkpoint), DEFAULT_MAX_BYTES)
+    if isinstance(raw, dict) and raw.get("format") == GUIDED_CHECKPOINT_FORMAT:
+        from jpegbench.models.guided_weights import load_guided_model
+
+        model = load_guided_model(checkpoint, device="cpu")
+        merged = {k: v for k, v in model.checkpoint_meta.items() if k != "versions"}
+    else:
+        ckpt = load_checkpoint(checkpoint)
+        model = FBCNN.from_config(ckpt.config)
+        model.load_state_dict(ckpt.state_dict, strict=True)
+        merged = {k: v for k, v in ckpt.meta.items() if k != "versions"}
+        # The QF predictor is read at the size it was trained on (see inference.predict_qf).
+        tc = ckpt.meta.get("train_config")
+        data = tc.get("data") if isinstance(tc, dict) else None
+        patch = data.get("patch_size") if isinstance(data, dict) else None
+        if isinstance(patch, int) and not isinstance(patch, bool):
+            merged.setdefault("qf_patch", patch)
     merged.update(dict(meta or {}))
     merged["exported_from"] = Path(checkpoint).name
     merged["storage"] = "float16" if half else "float32"

@@ -64,6 +64,14 @@ def _loss(
     return loss, float(l1.detach()), float(qf_loss.detach())
 
 
+def _guided_loss(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], cfg: TrainConfig, rng: torch.Generator
+) -> tuple[torch.Tensor, float, float]:
+    from jpegbench.models.training.guided import guided_loss
+
+    return guided_loss(model, batch)  # no QF head: no teacher forcing, no draw from rng
+
+
 def train(
     config: TrainConfig | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -73,7 +81,7 @@ def train(
     progress: bool = True,
     until_step: int | None = None,
 ) -> dict[str, Any]:
-    """Train an FBCNN as described by ``config`` into ``out_dir``.
+    """Train an FBCNN (or a QCN, QGCN, IJCN: ``[model] arch``) as described by ``config`` into ``out_dir``.
 
     Parameters
     ----------
@@ -136,20 +144,32 @@ def _run(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pro
 
 def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, progress: bool, stop: int) -> dict[str, Any]:
     train_files, val_files = split_sources(cfg)
-    dataset, per_epoch = make_dataset(cfg, train_files)
+    # The table-guided networks differ in data, loss and validation only (see .guided).
+    if cfg.guided:
+        from jpegbench.models.training import guided as g
+
+        dataset, per_epoch = g.make_guided_dataset(cfg, train_files)
+        next_batch, step_loss, run_val = g.guided_batch_at, _guided_loss, g.guided_validate
+        make_cells, cells_psnr = g.guided_val_cells, g.guided_jpeg_psnr
+    else:
+        dataset, per_epoch = make_dataset(cfg, train_files)
+        next_batch, step_loss, run_val = batch_at, _loss, validate
+        make_cells, cells_psnr = val_cells, jpeg_psnr
     check_not_test_data(train_files, images=dataset._images)
     check_not_test_data(val_files)
-    cells = val_cells(cfg, val_images(cfg, val_files))
-    jpeg_in = jpeg_psnr(cells)
+    cells = make_cells(cfg, val_images(cfg, val_files))
+    jpeg_in = cells_psnr(cells)
 
     model, init = build_model(cfg)
     model.to(device).train()
-    head = list(model.qf_pred.parameters())
-    head_ids = {id(p) for p in head}
-    rest = [p for p in model.parameters() if id(p) not in head_ids]
-    optimizer = torch.optim.Adam(
-        [{"params": rest}, {"params": head, "lr": cfg.lr * cfg.qf_head_lr_mult}], lr=cfg.lr, betas=cfg.betas
-    )
+    if cfg.guided:
+        groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    else:
+        head = list(model.qf_pred.parameters())
+        head_ids = {id(p) for p in head}
+        rest = [p for p in model.parameters() if id(p) not in head_ids]
+        groups = [{"params": rest}, {"params": head, "lr": cfg.lr * cfg.qf_head_lr_mult}]
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
     step, seconds, best, best_step, last_val = 0, 0.0, -math.inf, 0, None
     last_path, best_path, log_path = out / "last.pt", out / "best.pt", out / "log.csv"
@@ -204,8 +224,8 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
                 rng_at_start = torch_rng.get_state()
                 phase = "compute"
                 t0 = time.perf_counter()
-                batch = {k: v.to(device) for k, v in batch_at(dataset, per_epoch, cfg, step).items()}
-                loss, l1, qf_loss = _loss(model, batch, cfg, torch_rng)
+                batch = {k: v.to(device) for k, v in next_batch(dataset, per_epoch, cfg, step).items()}
+                loss, l1, qf_loss = step_loss(model, batch, cfg, torch_rng)
                 if not torch.isfinite(loss):
                     raise JpegbenchError(f"training diverged at step {step + 1}: loss is {float(loss)}")
                 optimizer.zero_grad(set_to_none=True)
@@ -219,7 +239,7 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
                     seconds += dt
                     row = account(acc, cfg, step, float(loss.detach()), l1, qf_loss, optimizer, seconds)
                     if step % cfg.val_every == 0 or step == cfg.steps:
-                        last_val = validate(model, cells, device)
+                        last_val = run_val(model, cells, device)
                         assert row is not None
                         row["val_psnr"] = f"{last_val['mean']:.4f}"
                         if last_val["mean"] > best:

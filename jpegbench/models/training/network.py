@@ -32,8 +32,15 @@ from jpegbench.models.weights import load_checkpoint
 __all__ = ["build_model", "gray_to_color", "identity_init"]
 
 
-def build_model(cfg: TrainConfig) -> tuple[FBCNN, dict[str, Any] | None]:
-    """The run's starting network and, with ``init_from``, where its weights came from (for the meta)."""
+def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any] | None]:
+    """The run's starting network and, with ``init_from``, where its weights came from (for the meta).
+
+    QCN, QGCN and IJCN (``arch``): :func:`jpegbench.models.training.guided.build_guided_model`.
+    """
+    if cfg.guided:
+        from jpegbench.models.training.guided import build_guided_model
+
+        return build_guided_model(cfg)
     with torch.random.fork_rng(devices=[]):  # seeded initialization, no global seeding
         torch.manual_seed(cfg.seed)
         model = FBCNN.from_config(cfg.model_config())

@@ -2,7 +2,8 @@
 
 ``last.pt`` is a jpegbench checkpoint (written by
 :func:`jpegbench.models.weights.save_checkpoint`, so
-:func:`~jpegbench.models.weights.load_model` reads it) with one more
+:func:`~jpegbench.models.weights.load_model` reads it, or
+:func:`~jpegbench.models.load_guided_model` for QCN, QGCN, IJCN) with one more
 top-level entry, ``"training"``: step, wall time, optimizer, scheduler, best
 validation so far, the teacher-forcing RNG, the open log window and the
 config it was trained with.
@@ -17,9 +18,9 @@ from typing import Any
 import torch
 
 from jpegbench.errors import ConfigError
-from jpegbench.models.fbcnn import FBCNN
+from torch import nn
 from jpegbench.models.training.config import RESUMABLE_CHANGES, SECTIONS, TrainConfig, saved_value, where
-from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, save_checkpoint
+from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, GUIDED_CHECKPOINT_FORMAT, save_checkpoint
 
 __all__ = ["run_meta", "save_state", "read_state", "check_resumable", "load_scheduler_state"]
 
@@ -30,6 +31,7 @@ def run_meta(
     """The ``meta`` of the run's checkpoints: recipe, data, steps, wall time, validation."""
     return {
         "name": cfg.name,
+        "architecture": cfg.arch,
         "trained_with": "jpegbench.models.train",
         "steps": int(step),
         "wall_seconds": round(float(seconds), 1),
@@ -65,7 +67,7 @@ def load_scheduler_state(scheduler: Any, state: dict[str, Any]) -> None:
 
 def save_state(
     path: Path,
-    model: FBCNN,
+    model: nn.Module,
     *,
     meta: dict[str, Any],
     step: int,
@@ -106,7 +108,8 @@ def read_state(path: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
         raise ConfigError(f"cannot resume from {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
                           "pass resume=False (CLI --no-resume) to start over") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "training" not in state:
+    formats = (CHECKPOINT_FORMAT, GUIDED_CHECKPOINT_FORMAT)
+    if not isinstance(state, dict) or state.get("format") not in formats or "training" not in state:
         raise ConfigError(f"cannot resume from {path}: not a jpegbench training state; pass resume=False to start over")
     return state
 
