@@ -24,10 +24,11 @@ from typing import Any
 
 import torch
 
-from jpegbench._lock import DirLock
-from jpegbench._fs import remove_stale_parts
-from jpegbench.errors import InputError, JpegbenchError
 from jpegbench._device import pick_device
+from jpegbench._fs import remove_stale_parts
+from jpegbench._lock import DirLock
+from jpegbench._progress import progress_bar
+from jpegbench.errors import InputError, JpegbenchError
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.training.config import TrainConfig, is_int, load_config
 from jpegbench.models.training.data import (
@@ -95,7 +96,7 @@ def train(
     device : str or torch.device, optional
         Default CUDA when available, else CPU.
     progress : bool, default True
-        Show a tqdm bar (loss, steps/s, patches/s).
+        Show a progress bar (loss, images/s) under the policy of :mod:`jpegbench._progress`.
     until_step : int, optional
         Stop after this step as if interrupted (``last.pt`` written, no extra
         log row); a later call resumes, and ends with the files of an
@@ -209,11 +210,8 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
         write_log(log_path, rows)
         plot(out / "curves.png", rows, f"{cfg.name}: JPEG input val PSNR {jpeg_in['mean']:.2f} dB")
 
-    bar = None
-    if progress and step < stop:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=stop, initial=step, desc=cfg.name, unit="step", dynamic_ncols=True)
+    # The project's one bar policy: on a terminal only, unless JPEGBENCH_PROGRESS asks otherwise.
+    bar = progress_bar(progress=progress and step < stop, total=stop, initial=step, desc=cfg.name, unit="step")
     # "compute": the step's forward/backward, nothing of the state changed yet but the RNG draws;
     # "apply": the update and the step's bookkeeping (Ctrl-C held); "between": a consistent state.
     phase, rng_at_start = "between", torch_rng.get_state()
@@ -248,9 +246,9 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
                     if row is not None:
                         rows.append(row)
                     phase = "between"  # a Ctrl-C held above is raised as the block ends
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{cfg.batch_size / dt:.1f}", refresh=False)
+                bar.update(1)
+                if not bar.disable:
+                    bar.set_postfix(loss=f"{loss.detach().item():.4f}", img_s=f"{cfg.batch_size / dt:.1f}", refresh=False)
                 if step % cfg.checkpoint_every == 0 or row is not None and row["val_psnr"]:
                     flush_log()
                     write_last()
@@ -270,8 +268,7 @@ def _loop(cfg: TrainConfig, out: Path, *, resume: bool, device: torch.device, pr
         write_last()
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     flush_log()
     write_last()
     return {
