@@ -18,16 +18,13 @@ from __future__ import annotations
 
 from jpegbench.report.html import SECTIONS, build_report
 from jpegbench.report.tables import (
-    compact_table,
     estimator_accuracy,
     qf_prediction_table,
     qf_source_table,
     single_jpeg_table,
     table3,
-    to_latex,
-    to_markdown,
-    write_tables,
 )
+from jpegbench.report.formatting import compact_table, to_latex, to_markdown, write_tables
 
 __all__ = [
     "SECTIONS", "build_report", "compact_table", "estimator_accuracy", "qf_prediction_table",
