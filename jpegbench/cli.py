@@ -562,14 +562,32 @@ def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_
 @click.option("--out", type=PATH, default=None, metavar="DIR",
               help="report folder (default: report/ next to the first results file)")
 @click.option("--corpus", type=PATH, default=None, metavar="DIR", help="corpus folder, if it moved since evaluation")
+@click.option("--real", type=PATH, multiple=True, metavar="DIR",
+              help="real-world JPEGs (files or folders, repeatable; e.g. ../shared/data/Real): restored with fbcnn "
+                   "blind, with the dominant QF (fbcnn-d) and with --real-qf, shown as crops (no ground truth)")
+@click.option("--real-qf", type=IntRange(1, 100, refusal="--real-qf must be in 1..100, got {value}"), default=10,
+              show_default=True, help="the manual QF of the real-world section")
+@click.option("--weights-dir", type=PATH, default=None, metavar="DIR",
+              help="folder of weight files for --real (or $JPEGBENCH_WEIGHTS_DIR)")
+@color_policy_option
+@device_option
 @decodes_images
-def report_command(results: tuple[str, ...], out: str | None, corpus: str | None) -> int:
+def report_command(results: tuple[str, ...], out: str | None, corpus: str | None, real: tuple[str, ...],
+                   real_qf: int, weights_dir: str | None, color_policy: str, device: str | None) -> int:
     """Write report.html (self-contained), report.md, tables (CSV/MD/TeX) and figures from RESULTS files
-    (written by `jpegbench evaluate`)."""
+    (written by `jpegbench evaluate`); with --real, also restore real-world JPEGs for its real-world section."""
     from jpegbench.report import build_report
 
     folder = Path(out) if out else Path(results[0]).parent / "report"
-    path = build_report(list(results) if len(results) > 1 else results[0], folder, corpus_dir=corpus)
+    sidecar = None
+    if real:
+        from jpegbench.evaluate import realworld
+
+        # The report layer runs no model: the restorations are made here, into a sidecar it renders.
+        sidecar = realworld(list(real), folder / "realworld.npz", manual_qf=real_qf, weights_dir=weights_dir,
+                            device=device, color_policy=color_policy)
+    path = build_report(list(results) if len(results) > 1 else results[0], folder, corpus_dir=corpus,
+                        realworld=sidecar)
     click.echo(f"report: {path}")
     return EXIT_OK
 

@@ -224,7 +224,9 @@ def _color_paths(df: pd.DataFrame) -> str:
     parts = []
     for m, g in d.groupby("method", sort=False):
         counts = g["color_path"].value_counts()
-        parts.append(f"{m}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        order = [k for k in ("gray", "color", "luma") if k in counts.index] + sorted(set(counts.index) - {
+            "gray", "color", "luma"})
+        parts.append(f"{m}: " + ", ".join(f"{k} {counts[k]}" for k in order))
     return ("; ".join(parts) + " (gray: gray image and model; color: colour model; luma: gray model on the "
             "Y channel of a colour image, chroma kept)")
 
