@@ -488,8 +488,8 @@ def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weig
                  if v is not None and v == v]
         if notes and isinstance(row.qf_source, str):
             notes[-1] += f" from {row.qf_source}"
-        if isinstance(row.color_path, str):
-            notes.append(f"{row.color_path} model" if row.color_path != "luma" else "gray model on the luma")
+        if row.color_path in ("color", "luma") and row.method.startswith("fbcnn"):  # the colour policy's choice
+            notes.append("colour model" if row.color_path == "color" else "gray model on the luma")
         click.echo(f"{row.input} -> {row.output}" + (f" ({', '.join(notes)})" if notes else ""))
     click.echo(f"wrote {len(run.table)} image(s) and {Path(out) / 'restore.csv'}")
     return _skip_summary(run.skipped, skip_bad=skip_bad)
