@@ -294,8 +294,24 @@ _TABLE_SECTIONS = (("table3", tuple(f"{p}_{k}" for p in ("table3", "table3_color
                    ("estimator", ("estimator_accuracy",)))
 
 
-def _paper_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def _recipe_dataset(metas: list[dict[str, Any]]) -> str:
+    """The paper's dataset every run's recipe reads (``LIVE1_color`` in its source path: ``"LIVE1"``), else "auto".
+
+    A corpus's ``source`` column holds file names only; the recipe says which data set they are.
+    """
+    found = set()
+    for meta in metas:
+        text = f"{meta.get('recipe') or ''} {meta.get('corpus') or ''}".lower()
+        names = {n for n in ("LIVE1", "Classic5", "BSDS500", "ICB") if n.lower() in text}
+        if len(names) != 1:
+            return "auto"
+        found |= names
+    return found.pop() if len(found) == 1 else "auto"
+
+
+def _paper_tables(df: pd.DataFrame, metas: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     """Tables 3 and 1/2, one per metric and colour; a colour's tables only when the results hold that colour."""
+    dataset = _recipe_dataset(metas)
     colors = set(df["color"].astype(str))
     # Gray tables for a results table without colour samples too (they say "no samples of this kind").
     kinds = [("gray" if "rgb" in colors else None, "table3", "single_jpeg")] if colors != {"rgb"} else []
@@ -306,7 +322,10 @@ def _paper_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         for key, _ in METRICS:
             out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
         for key, _ in METRICS:
-            out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color)
+            try:
+                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)
+            except InputError:  # a dataset of the other table (Classic5 has no colour Table 2 row)
+                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color)
     return out
 
 
@@ -476,7 +495,7 @@ def build_report(
     if realworld is not None:
         rep.realworld = read_realworld(realworld)
     rep.tables = {
-        **_paper_tables(df),
+        **_paper_tables(df, metas),
         "qf_prediction": qf_prediction_table(df),
         "qf_source": qf_source_table(df),
         "estimator_accuracy": estimator_accuracy(df),

@@ -77,3 +77,18 @@ def test_report_of_gray_and_colour_results(colour, tmp_path):
     build_report(only_colour, tmp_path / "out2")
     assert not (tmp_path / "out2" / "tables" / "table3_psnr.csv").exists()
     assert (tmp_path / "out2" / "tables" / "table3_color_psnr.csv").is_file()
+
+
+def test_the_report_finds_the_papers_dataset_in_the_recipe(colour, tmp_path):
+    # A corpus's source column holds file names; its recipe names the data set.
+    recipe = '[source]\npath = "../../shared/data/LIVE1_color"\n'
+    meta = {"corpus": "/c/t2", "manifest_sha256": "0" * 64, "recipe": recipe, "recipe_sha256": "1" * 64,
+            "estimator": "robust", "metric_conventions": "test", "versions": software_versions(), "device": "cpu",
+            "weights": {}}
+    res = write_results(colour.assign(source="bikes.png"), tmp_path / "r.parquet", meta)
+    build_report(res, tmp_path / "out")
+    t2 = pd.read_csv(tmp_path / "out" / "tables" / "table2_psnr.csv", index_col=0)
+    assert t2.loc[10, "jpeg.PSNR.paper"] == 25.69 and t2.loc[40, "fbcnn.PSNR.paper"] == 32.34
+    res = write_results(colour.assign(source="bikes.png"), tmp_path / "r2.parquet", {**meta, "recipe": ""})
+    build_report(res, tmp_path / "out2")
+    assert "jpeg.PSNR.paper" not in pd.read_csv(tmp_path / "out2" / "tables" / "table2_psnr.csv", index_col=0)
