@@ -47,10 +47,10 @@ from jpegbench.report.figure_set import ReportFigure, make_figures, realworld_fi
 from jpegbench.report.tables import (
     METRICS,
     estimator_accuracy,
+    paper_tables,
     qf_prediction_table,
     qf_source_table,
-    single_jpeg_table,
-    table3,
+    recipe_dataset,
 )
 from jpegbench.report.formatting import compact_table, to_markdown, write_tables
 
@@ -294,41 +294,6 @@ _TABLE_SECTIONS = (("table3", tuple(f"{p}_{k}" for p in ("table3", "table3_color
                    ("estimator", ("estimator_accuracy",)))
 
 
-def _recipe_dataset(metas: list[dict[str, Any]]) -> str:
-    """The paper's dataset every run's recipe reads (``LIVE1_color`` in its source path: ``"LIVE1"``), else "auto".
-
-    A corpus's ``source`` column holds file names only; the recipe says which data set they are.
-    """
-    found = set()
-    for meta in metas:
-        text = f"{meta.get('recipe') or ''} {meta.get('corpus') or ''}".lower()
-        names = {n for n in ("LIVE1", "Classic5", "BSDS500", "ICB") if n.lower() in text}
-        if len(names) != 1:
-            return "auto"
-        found |= names
-    return found.pop() if len(found) == 1 else "auto"
-
-
-def _paper_tables(df: pd.DataFrame, metas: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """Tables 3 and 1/2, one per metric and colour; a colour's tables only when the results hold that colour."""
-    dataset = _recipe_dataset(metas)
-    colors = set(df["color"].astype(str))
-    # Gray tables for a results table without colour samples too (they say "no samples of this kind").
-    kinds = [("gray" if "rgb" in colors else None, "table3", "single_jpeg")] if colors != {"rgb"} else []
-    if "rgb" in colors:
-        kinds.append(("rgb", "table3_color", "table2"))
-    out = {}
-    for color, double, single in kinds:
-        for key, _ in METRICS:
-            out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
-        for key, _ in METRICS:
-            try:
-                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)
-            except InputError:  # a dataset of the other table (Classic5 has no colour Table 2 row)
-                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color)
-    return out
-
-
 def _table_context(name: str, table: pd.DataFrame | None) -> dict[str, Any]:
     """One table as plain strings: the cells of :func:`compact_table` for HTML, :func:`to_markdown` for Markdown.
 
@@ -495,7 +460,7 @@ def build_report(
     if realworld is not None:
         rep.realworld = read_realworld(realworld)
     rep.tables = {
-        **_paper_tables(df, metas),
+        **paper_tables(df, dataset=recipe_dataset(metas)),
         "qf_prediction": qf_prediction_table(df),
         "qf_source": qf_source_table(df),
         "estimator_accuracy": estimator_accuracy(df),

@@ -11,6 +11,8 @@ in dB, SSIM is unitless.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,8 @@ __all__ = [
     "qf_source_table",
     "estimator_accuracy",
     "single_jpeg_table",
+    "paper_tables",
+    "recipe_dataset",
 ]
 
 #: Methods in the order of the registry (:data:`jpegbench.models.METHODS`, the paper's columns first);
@@ -400,3 +404,47 @@ def _paper_dataset(d: pd.DataFrame, colour: bool = False) -> str | None:
         if sources and all(name.lower() in s for s in sources):
             return name
     return None
+
+
+def recipe_dataset(metas: Sequence[Mapping[str, Any]]) -> str:
+    """The paper's dataset every run's recipe reads (``LIVE1_color`` in its source path: ``"LIVE1"``), else ``"auto"``.
+
+    ``metas`` are the results files' metadata documents (``recipe``, ``corpus``): a corpus's
+    ``source`` column holds file names only, its recipe says which data set they are.
+    """
+    found = set()
+    for meta in metas:
+        text = f"{meta.get('recipe') or ''} {meta.get('corpus') or ''}".lower()
+        names = {n for n in ("LIVE1", "Classic5", "BSDS500", "ICB") if n.lower() in text}
+        if len(names) != 1:
+            return "auto"
+        found |= names
+    return found.pop() if len(found) == 1 else "auto"
+
+
+def paper_tables(results: pd.DataFrame, *, dataset: str | None = "auto") -> dict[str, pd.DataFrame]:
+    """The report's Tables 3 and 1/2: one per metric and colour, by file stem.
+
+    ``table3_<metric>`` and ``single_jpeg_<metric>`` for gray samples (also
+    for a results table without colour samples: they then say "no samples
+    of this kind"), ``table3_color_<metric>`` and ``table2_<metric>`` when
+    there are colour samples. One table per metric keeps many methods
+    readable. ``dataset`` is the paper's dataset for the single JPEG tables
+    (see :func:`single_jpeg_table`; :func:`recipe_dataset` finds it).
+    """
+    df = _check(results)
+    colors = _colors(df)
+    # Gray tables for a results table without colour samples too (they say "no samples of this kind").
+    kinds = [("gray" if "rgb" in colors else None, "table3", "single_jpeg")] if colors != {"rgb"} else []
+    if "rgb" in colors:
+        kinds.append(("rgb", "table3_color", "table2"))
+    out = {}
+    for color, double, single in kinds:
+        for key, _ in METRICS:
+            out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
+        for key, _ in METRICS:
+            try:
+                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)
+            except InputError:  # a dataset of the other table (Classic5 has no colour Table 2 row)
+                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color)
+    return out
