@@ -14,7 +14,13 @@ from click.testing import CliRunner
 
 from jpegbench.codec import encode, write_png
 from jpegbench.errors import InputError, ResultsError, WeightsError
-from jpegbench.evaluate import RESULT_COLUMNS, evaluate, read_realworld, read_results, realworld
+from jpegbench.evaluate import (
+    RESULT_COLUMNS,
+    evaluate,
+    read_realworld,
+    read_results,
+    realworld,
+)
 from jpegbench.models import FBCNN, save_checkpoint
 from jpegbench.models.weights import WEIGHTS_DIR_ENV
 
