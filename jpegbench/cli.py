@@ -45,13 +45,14 @@ __all__ = ["cli", "main", "EXIT_OK", "EXIT_SKIPPED", "EXIT_ERROR", "EXIT_INTERNA
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-# Owned by jpegbench.models.methods (METHODS), jpegbench.estimate.api (ESTIMATORS) and
-# jpegbench.estimate.curves (CurveBackend);
+# Owned by jpegbench.models.methods (METHODS), jpegbench.estimate.api (ESTIMATORS),
+# jpegbench.estimate.curves (CurveBackend) and jpegbench.models.weights (COLOR_CHOICES);
 # importing those here would load torch for every --help. tests/test_cli.py checks they are equal.
 METHODS: tuple[str, ...] = (
     "jpeg", "fbcnn", "fbcnn-d", "fbcnn-a", "qcn", "qcn-d", "qgcn", "qgcn-d", "ijcn", "ijcn-d",
 )  # fmt: skip
 ESTIMATORS: tuple[str, ...] = ("robust", "paper")
+COLOR_CHOICES: tuple[str, ...] = ("auto", "color", "luma")  # jpegbench.models.weights.COLOR_CHOICES
 BACKENDS: tuple[str, ...] = ("fast", "reference")
 GRID = 8  # the JPEG block: tiles are whole blocks
 
@@ -87,6 +88,7 @@ class Choice(click.Choice):
 METHOD = Choice(METHODS, "unknown method {value!r}; valid methods: {listed}")
 ESTIMATOR = Choice(ESTIMATORS, "estimator must be one of {choices}, got {value!r}")
 BACKEND = Choice(BACKENDS, "backend must be one of {choices}, got {value!r}")
+COLOR_POLICY = Choice(COLOR_CHOICES, "color_policy must be one of {choices}, got {value!r}")
 
 
 class _InRange:
@@ -175,6 +177,13 @@ def _table_suffix(ctx: click.Context, param: click.Parameter, out: str | None) -
 
 
 # ---------------------------------------------------------------- shared options
+def color_policy_option(f: Callable) -> Callable:
+    return click.option("--color-policy", type=COLOR_POLICY, default="auto", show_default=True,
+                        help="RGB images with fbcnn, fbcnn-d, fbcnn-a: auto (the colour model if found, else the "
+                             "gray model on the luma), color (the colour model or an error), luma (the gray model "
+                             "on the luma, chroma kept); gray images always get the gray model")(f)
+
+
 def device_option(f: Callable) -> Callable:
     return click.option("--device", type=Device(), default=None, metavar="DEVICE",
                         help="cpu, cuda or cuda:N (default: cuda when present, else cpu)")(f)
@@ -454,14 +463,15 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
               type=IntRange(min=2 * GRID, refusal=f"tile must be a multiple of {GRID} and at least {2 * GRID} "
                                                   "pixels, got {value!r}"),
               help="tile size in pixels (multiple of 8); default: whole image, 512 above 4 Mpixel")
+@color_policy_option
 @device_option
 @click.option("--out", type=PATH, required=True, metavar="DIR", help="output folder (PNG files and restore.csv)")
 @skip_bad_option
 @decodes_images
 @quiet_option
 def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weights: str | None,
-                    weights_dir: str | None, estimator: str, tile: int | None, device: str | None, out: str,
-                    skip_bad: bool, quiet: bool) -> int:
+                    weights_dir: str | None, estimator: str, tile: int | None, color_policy: str,
+                    device: str | None, out: str, skip_bad: bool, quiet: bool) -> int:
     """Restore JPEG images with FBCNN, FBCNN-D, FBCNN-A, QCN, QGCN, IJCN and their -d twins (or the identity) and
     record the QFs used.
 
@@ -471,12 +481,15 @@ def restore_command(inputs: tuple[str, ...], method: str, qf: float | None, weig
     from jpegbench.models import restore_files
 
     run = restore_files(list(inputs), out, method=method, qf=qf, weights=weights, weights_dir=weights_dir,
-                        tile=tile, device=device, estimator=estimator, progress=not quiet)
+                        tile=tile, device=device, estimator=estimator, color_policy=color_policy,
+                        progress=not quiet)
     for row in run.table.itertuples():
         notes = [f"{label} {v:.1f}" for label, v in (("predicted QF", row.qf_predicted), ("QF used", row.qf_used))
                  if v is not None and v == v]
         if notes and isinstance(row.qf_source, str):
             notes[-1] += f" from {row.qf_source}"
+        if row.color_path in ("color", "luma") and row.method.startswith("fbcnn"):  # the colour policy's choice
+            notes.append("colour model" if row.color_path == "color" else "gray model on the luma")
         click.echo(f"{row.input} -> {row.output}" + (f" ({', '.join(notes)})" if notes else ""))
     click.echo(f"wrote {len(run.table)} image(s) and {Path(out) / 'restore.csv'}")
     return _skip_summary(run.skipped, skip_bad=skip_bad)
@@ -511,6 +524,7 @@ def train_command(config: str, out: str, device: str | None, no_resume: bool, qu
               help="weights for one method, e.g. fbcnn=fbcnn_gray.pth (repeatable); a -d method takes its plain "
                    "method's unless given its own")
 @estimator_option("dominant-QF estimator for the -d methods")
+@color_policy_option
 @device_option
 @click.option("--out", type=PATH, default=None, metavar="FILE", help="results file (default: CORPUS/results.parquet)")
 @click.option("--no-resume", is_flag=True, help="start over instead of keeping evaluated rows")
@@ -523,7 +537,8 @@ def train_command(config: str, out: str, device: str | None, no_resume: bool, qu
 @decodes_images
 @quiet_option
 def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_dir: str | None,
-                     weights: tuple[tuple[str, str], ...], estimator: str, device: str | None, out: str | None,
+                     weights: tuple[tuple[str, str], ...], estimator: str, color_policy: str, device: str | None,
+                     out: str | None,
                      no_resume: bool, no_curve_cache: bool, scheduler: str | None, workers: int, quiet: bool) -> int:
     """Restore a CORPUS (written by `jpegbench synth`) with each method and measure PSNR, SSIM, PSNR-B and QFs
     (results.parquet)."""
@@ -532,6 +547,7 @@ def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_
     results = Path(out) if out else Path(corpus) / "results.parquet"
     df = evaluate(corpus, methods=[m for group in methods for m in group], weights_dir=weights_dir,
                   weights=dict(weights) or None, device=device, out=results, estimator=estimator,
+                  color_policy=color_policy,
                   progress=not quiet, resume=not no_resume, cache_curves=not no_curve_cache, scheduler=scheduler,
                   workers=workers)
     summary = df.groupby("method", sort=False)[["psnr", "ssim", "psnrb"]].mean()
@@ -546,14 +562,32 @@ def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_
 @click.option("--out", type=PATH, default=None, metavar="DIR",
               help="report folder (default: report/ next to the first results file)")
 @click.option("--corpus", type=PATH, default=None, metavar="DIR", help="corpus folder, if it moved since evaluation")
+@click.option("--real", type=PATH, multiple=True, metavar="DIR",
+              help="real-world JPEGs (files or folders, repeatable; e.g. ../shared/data/Real): restored with fbcnn "
+                   "blind, with the dominant QF (fbcnn-d) and with --real-qf, shown as crops (no ground truth)")
+@click.option("--real-qf", type=IntRange(1, 100, refusal="--real-qf must be in 1..100, got {value}"), default=10,
+              show_default=True, help="the manual QF of the real-world section")
+@click.option("--weights-dir", type=PATH, default=None, metavar="DIR",
+              help="folder of weight files for --real (or $JPEGBENCH_WEIGHTS_DIR)")
+@color_policy_option
+@device_option
 @decodes_images
-def report_command(results: tuple[str, ...], out: str | None, corpus: str | None) -> int:
+def report_command(results: tuple[str, ...], out: str | None, corpus: str | None, real: tuple[str, ...],
+                   real_qf: int, weights_dir: str | None, color_policy: str, device: str | None) -> int:
     """Write report.html (self-contained), report.md, tables (CSV/MD/TeX) and figures from RESULTS files
-    (written by `jpegbench evaluate`)."""
+    (written by `jpegbench evaluate`); with --real, also restore real-world JPEGs for its real-world section."""
     from jpegbench.report import build_report
 
     folder = Path(out) if out else Path(results[0]).parent / "report"
-    path = build_report(list(results) if len(results) > 1 else results[0], folder, corpus_dir=corpus)
+    sidecar = None
+    if real:
+        from jpegbench.evaluate import realworld
+
+        # The report layer runs no model: the restorations are made here, into a sidecar it renders.
+        sidecar = realworld(list(real), folder / "realworld.npz", manual_qf=real_qf, weights_dir=weights_dir,
+                            device=device, color_policy=color_policy)
+    path = build_report(list(results) if len(results) > 1 else results[0], folder, corpus_dir=corpus,
+                        realworld=sidecar)
     click.echo(f"report: {path}")
     return EXIT_OK
 

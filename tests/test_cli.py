@@ -115,8 +115,10 @@ def test_choices_are_the_registries():
     from jpegbench.estimate.api import ESTIMATORS
     from jpegbench.estimate.curves import CurveBackend
     from jpegbench.models.methods import METHODS
+    from jpegbench.models.weights import COLOR_CHOICES
 
     assert jcli.METHODS == METHODS
+    assert jcli.COLOR_CHOICES == COLOR_CHOICES
     assert jcli.ESTIMATORS == tuple(ESTIMATORS)
     assert set(jcli.BACKENDS) == set(typing.get_args(CurveBackend))
 

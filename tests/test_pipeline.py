@@ -41,9 +41,9 @@ def test_demo_end_to_end(tmp_path):
     assert set(double["method"]) == {"jpeg", "fbcnn", "fbcnn-d", "fbcnn-a"}
     assert double["weights_shipped"][double["method"] != "jpeg"].all()
     # Resuming: a second run recomputes nothing and gives the same tables.
-    before = (tmp_path / "demo" / "report" / "tables" / "table3.csv").read_text()
+    before = (tmp_path / "demo" / "report" / "tables" / "table3_psnr.csv").read_text()
     run_demo(tmp_path / "demo", device="cpu", progress=False)
-    assert (tmp_path / "demo" / "report" / "tables" / "table3.csv").read_text() == before
+    assert (tmp_path / "demo" / "report" / "tables" / "table3_psnr.csv").read_text() == before
 
 
 def test_demo_starts_an_evaluation_over_when_its_results_are_of_other_weights(tmp_path, monkeypatch):

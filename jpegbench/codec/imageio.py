@@ -8,7 +8,9 @@ Documented conversions (``read_image``):
 * PNG/TIFF/BMP/...: ``L`` and ``RGB`` as they are; ``LA``/``RGBA`` lose
   their alpha channel (no compositing); palette (``P``) is expanded to RGB
   (to gray if the palette is gray); 16-bit (``I;16``) is scaled to 8 bits by
-  ``round(v / 257)``; ``1`` (bilevel) becomes 0/255 gray; other modes are refused.
+  ``round(v / 257)`` (or refused, ``high_bit_depth="refuse"``: restoration
+  reads decoded 8-bit JPEGs only); ``1`` (bilevel) becomes 0/255 gray; other
+  modes are refused.
 * Images with more than ``max_pixels`` pixels are refused on their header,
   before decoding (a decompression-bomb guard), and files larger than
   ``max_file_bytes`` before reading; see :mod:`jpegbench.codec.limits` for
@@ -48,6 +50,7 @@ def read_image(
     max_pixels: int | None = None,
     max_file_bytes: int | None = None,
     min_size: int = 1,
+    high_bit_depth: Literal["scale", "refuse"] = "scale",
 ) -> np.ndarray:
     """Read an image file as uint8 pixels.
 
@@ -65,15 +68,21 @@ def read_image(
         :func:`jpegbench.codec.default_max_file_bytes`).
     min_size : int
         Refuse images whose height or width is below this.
+    high_bit_depth : {"scale", "refuse"}, default "scale"
+        16-bit images: scaled to 8 bits, or refused with
+        :class:`~jpegbench.errors.UnsupportedImageError` (for restoration,
+        whose inputs are decoded 8-bit JPEGs).
 
     Returns
     -------
     ndarray, uint8, (H, W) or (H, W, 3)
     """
     _check_color(color)  # before reading the file
+    _check_depth(high_bit_depth)
     p = Path(path)
     data = read_regular_file(p, kind="an image", max_bytes=max_file_bytes)
-    return image_from_bytes(data, name=p, color=color, max_pixels=max_pixels, min_size=min_size)
+    return image_from_bytes(data, name=p, color=color, max_pixels=max_pixels, min_size=min_size,
+                            high_bit_depth=high_bit_depth)
 
 
 def image_from_bytes(
@@ -83,6 +92,7 @@ def image_from_bytes(
     color: Literal["keep", "gray", "rgb"] = "keep",
     max_pixels: int | None = None,
     min_size: int = 1,
+    high_bit_depth: Literal["scale", "refuse"] = "scale",
 ) -> np.ndarray:
     """Decode the bytes of an image file as :func:`read_image` decodes the file.
 
@@ -90,6 +100,7 @@ def image_from_bytes(
     they decode. ``name`` only appears in error messages.
     """
     _check_color(color)
+    _check_depth(high_bit_depth)
     p = Path(name)
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
     if not data:
@@ -102,7 +113,7 @@ def image_from_bytes(
             _check_size(p, hdr.width, hdr.height, limit, min_size)
             x = decode(data, max_pixels=limit)
         else:
-            x = _read_pil(p, data, limit, min_size)
+            x = _read_pil(p, data, limit, min_size, high_bit_depth == "refuse")
     except (ImageReadError, ImageTooLargeError) as exc:
         msg = str(exc)
         if not msg.startswith(str(p)):
@@ -120,6 +131,11 @@ def _check_color(color: object) -> None:
         raise InputError(f"color must be 'keep', 'gray' or 'rgb', got {color!r}")
 
 
+def _check_depth(high_bit_depth: object) -> None:
+    if high_bit_depth not in ("scale", "refuse"):
+        raise InputError(f"high_bit_depth must be 'scale' or 'refuse', got {high_bit_depth!r}")
+
+
 def _check_size(p: Path, w: int, h: int, limit: int, min_size: int) -> None:
     if w * h > limit:
         raise ImageTooLargeError(
@@ -130,7 +146,7 @@ def _check_size(p: Path, w: int, h: int, limit: int, min_size: int) -> None:
         raise ImageReadError(f"{p}: {w}x{h} image is smaller than the minimum {min_size}x{min_size}")
 
 
-def _read_pil(p: Path, data: bytes, limit: int, min_size: int) -> np.ndarray:
+def _read_pil(p: Path, data: bytes, limit: int, min_size: int, refuse_16bit: bool = False) -> np.ndarray:
     import io
 
     from PIL import Image, UnidentifiedImageError
@@ -170,6 +186,9 @@ def _read_pil(p: Path, data: bytes, limit: int, min_size: int) -> np.ndarray:
         a = np.asarray(img).astype(np.float64)
         if mode == "I" and a.max(initial=0) <= 255:
             return a.astype(np.uint8)
+        if refuse_16bit:
+            raise UnsupportedImageError(f"{p}: {mode} image with more than 8 bits per sample is not supported here "
+                                        "(restoration reads decoded 8-bit JPEGs; convert it to 8 bits first)")
         return np.clip(np.round(a / 257.0), 0, 255).astype(np.uint8)
     raise UnsupportedImageError(f"{p}: image mode {mode} is not supported (expected gray or RGB)")
 

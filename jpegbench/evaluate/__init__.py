@@ -15,6 +15,8 @@
   table next to a results file (:func:`examples_path`, :func:`read_examples`,
   :func:`flexibility_path`).
 * :mod:`~jpegbench.evaluate.manual_qf`: :func:`flexibility`, the paper's experiment of restoring with a manual QF.
+* :mod:`~jpegbench.evaluate.real_world`: :func:`realworld`, real JPEGs without ground truth restored blind,
+  with their dominant QF and with a manual QF (a sidecar of crops and QFs, :func:`read_realworld`).
 
 Layers: this package imports codec, synth, estimate, metrics and models;
 :mod:`jpegbench.report` reads its results files (through
@@ -29,14 +31,15 @@ import importlib
 
 from jpegbench.evaluate.provenance import software_versions
 from jpegbench.evaluate.results import RESULT_COLUMNS, RESULTS_FORMAT, read_results, write_results
-from jpegbench.evaluate.sidecars import examples_path, flexibility_path, read_examples
+from jpegbench.evaluate.sidecars import examples_path, flexibility_path, read_examples, read_realworld
 
 __all__ = [
     "RESULTS_FORMAT", "RESULT_COLUMNS", "evaluate", "examples_path", "flexibility", "flexibility_path",
-    "read_examples", "read_results", "software_versions", "write_results",
+    "read_examples", "read_realworld", "read_results", "realworld", "software_versions", "write_results",
 ]  # fmt: skip
 
-_LAZY = {"evaluate": "jpegbench.evaluate.runner", "flexibility": "jpegbench.evaluate.manual_qf"}
+_LAZY = {"evaluate": "jpegbench.evaluate.runner", "flexibility": "jpegbench.evaluate.manual_qf",
+         "realworld": "jpegbench.evaluate.real_world"}
 
 
 def __getattr__(name: str):

@@ -41,11 +41,12 @@ def _runners(opts: Mapping[str, Any]) -> dict[str, Any]:
 
     def build() -> dict[str, Any]:
         return {m: build_runner(m, weights=opts["weights"][m], weights_dir=opts["weights_dir"], device=opts["device"],
-                                estimator=opts["estimator"]) for m in opts["methods"]}  # fmt: skip
+                                estimator=opts["estimator"], color_policy=opts.get("color_policy", "auto"))
+                for m in opts["methods"]}  # fmt: skip
 
     # One entry for the run's methods (not one per method): the cache keeps only a few objects.
     key = ("runner", tuple((m, opts["weights_sha256"][m]) for m in opts["methods"]), opts["device"],
-           opts["estimator"])  # fmt: skip
+           opts["estimator"], opts.get("color_policy", "auto"))  # fmt: skip
     return worker_cache(key, build)
 
 

@@ -14,6 +14,13 @@ the first files were written: :func:`read_results` (and
 runs could do (``fbcnn`` and ``fbcnn-a``: ``predicted``; ``fbcnn-d``:
 ``dominant`` where ``qf_used`` is the estimate, else ``predicted``, its
 fallback).
+
+``color_path`` (how the method restored the image: ``gray``, ``color`` for
+a colour model, ``luma`` for a gray model on an RGB image's Y channel;
+empty for ``jpeg``) came later still: for older files it is filled in from
+the sample's ``color`` and what those runs could do (FBCNN methods on
+colour: ``luma``, the only path then; the table-guided methods: the image's
+own, ``gray`` or ``color``).
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ RESULT_COLUMNS: dict[str, str] = {
     "regime": "str", "dominant_qf": "int64", "n_jpeg": "int64",
     "encoder": "str", "encoder_version": "str", "width": "int64", "height": "int64",
     "psnr": "float64", "ssim": "float64", "psnrb": "float64",
-    "qf_predicted": "float64", "qf_used": "float64", "qf_source": "str", "qf_estimated": "float64",
+    "qf_predicted": "float64", "qf_used": "float64", "qf_source": "str", "color_path": "str",
+    "qf_estimated": "float64",
     "qf_estimate_verdict": "str", "qf_estimate_confidence": "float64", "qf_last_tables": "int64",
     "seconds": "float64", "device": "str",
     "weights": "str", "weights_sha256": "str", "weights_shipped": "bool",
@@ -78,6 +86,8 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Map
     path = Path(path)
     if "qf_source" not in results.columns and "method" in results.columns:  # a table made before the column
         results = results.assign(qf_source=_old_qf_source(results))
+    if "color_path" not in results.columns and {"method", "color"} <= set(results.columns):
+        results = results.assign(color_path=_old_color_path(results))
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise InputError(f"results lack column(s) {', '.join(missing)}")
@@ -126,6 +136,8 @@ def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     df = table.to_pandas()
     if "qf_source" not in df.columns and "method" in df.columns:
         df["qf_source"] = _old_qf_source(df)
+    if "color_path" not in df.columns and {"method", "color"} <= set(df.columns):
+        df["color_path"] = _old_color_path(df)
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
     if missing:
         raise ResultsError(f"{p}: results file lacks column(s) {', '.join(missing)}")
@@ -142,4 +154,14 @@ def _old_qf_source(df: pd.DataFrame) -> pd.Series:
     out = df["method"].map(lambda m: source.get(str(m), "")).astype(object)
     d = df["method"] == "fbcnn-d"
     out[d] = ["dominant" if bool(x) else "predicted" for x in dominant[d]]
+    return out
+
+
+def _old_color_path(df: pd.DataFrame) -> pd.Series:
+    """``color_path`` of a file written before the column existed (FBCNN restored colour on the luma only then)."""
+    fbcnn = df["method"].astype(str).isin(["fbcnn", "fbcnn-d", "fbcnn-a"])
+    gray = df["color"].astype(str) == "gray"
+    out = pd.Series(["gray" if g else "color" for g in gray], index=df.index, dtype=object)
+    out[fbcnn & ~gray] = "luma"
+    out[df["method"].astype(str) == "jpeg"] = ""
     return out

@@ -120,6 +120,7 @@ def evaluate(
     device: str | None = None,
     out: str | os.PathLike[str] | None = None,
     estimator: str = "robust",
+    color_policy: str = "auto",
     progress: bool = True,
     resume: bool = True,
     save_every: int = 16,
@@ -156,6 +157,13 @@ def evaluate(
         Dominant-QF estimator for ``qf_estimated`` and for the ``-d``
         methods (computed once per sample and shared; every ``-d`` row's
         ``seconds`` includes it).
+    color_policy : {"auto", "color", "luma"}, default "auto"
+        What the FBCNN methods do with a colour corpus: ``"auto"`` the colour
+        model if one is found, else the gray model on the luma; ``"color"``
+        the colour model or :class:`~jpegbench.errors.WeightsError` before
+        any work; ``"luma"`` the gray model on the luma (see
+        :func:`jpegbench.models.get_method`). Each row's ``color_path`` says
+        which ran.
     progress : bool, default True
         Progress bar on stderr (the policy of :mod:`jpegbench._progress`).
     resume : bool, default True
@@ -224,7 +232,8 @@ def evaluate(
     if out_path is not None and out_path.suffix.lower() != ".parquet":
         raise InputError(f"out must be a .parquet file, got {out_path}")
     kwargs = {"methods": methods, "weights_dir": weights_dir, "weights": weights, "device": device, "out": out,
-              "estimator": estimator, "progress": progress, "resume": resume, "save_every": save_every,
+              "estimator": estimator, "color_policy": color_policy, "progress": progress, "resume": resume,
+              "save_every": save_every,
               "examples": examples, "cache_curves": cache_curves}
     if scheduler is not None:
         from jpegbench._cluster import cluster_client, is_client
@@ -235,7 +244,8 @@ def evaluate(
     elif workers != 1:
         raise InputError(f"workers applies to scheduler='local' only (evaluate runs in this process), got {workers!r}")
 
-    runners, winfo, paths = _prepare(corpus, manifest, methods, weights, weights_dir, device, estimator)
+    runners, winfo, paths = _prepare(corpus, manifest, methods, weights, weights_dir, device, estimator,
+                                     color_policy)
     if scheduler is None:
         dev = device_name(device) if any(m != "jpeg" for m in methods) else "cpu"
     else:
@@ -251,6 +261,7 @@ def evaluate(
         "recipe_sha256": recipe_hash,
         "n_samples": int(len(manifest)),
         "estimator": estimator,
+        "color_policy": color_policy,
         "metric_conventions": METRIC_CONVENTIONS,
         "versions": software_versions(),
         "device": dev,
@@ -281,7 +292,8 @@ def evaluate(
 
                 opts = {"corpus": str(corpus.resolve()), "methods": methods, "weights": paths,
                         "weights_dir": None if weights_dir is None else str(Path(weights_dir).resolve()),
-                        "device": device, "estimator": estimator, "cache_curves": cache_curves, "winfo": winfo,
+                        "device": device, "estimator": estimator, "color_policy": color_policy,
+                        "cache_curves": cache_curves, "winfo": winfo,
                         "example": example}  # fmt: skip
                 evaluate_on_cluster(scheduler, pending, opts, bar, collected.add)
         finally:
@@ -291,7 +303,7 @@ def evaluate(
 
 
 def _prepare(corpus: Path, manifest: pd.DataFrame, methods: tuple[str, ...], weights: Mapping[str, Any] | None,
-             weights_dir: Any, device: Any, estimator: str) -> tuple[dict, dict, dict]:
+             weights_dir: Any, device: Any, estimator: str, color_policy: str = "auto") -> tuple[dict, dict, dict]:
     """Each method's runner, its weights columns and its weight file, checked on the first sample before any work."""
     channels = 1 if str(manifest["color"].iloc[0]) == "gray" else 3
     per_method = dict(weights or {})
@@ -302,7 +314,7 @@ def _prepare(corpus: Path, manifest: pd.DataFrame, methods: tuple[str, ...], wei
     runners, winfo, paths = {}, {}, {}
     for m in methods:
         runners[m] = _sample.build_runner(m, weights=per_method.get(m), weights_dir=weights_dir, device=device,
-                                          estimator=estimator)  # fmt: skip
+                                          estimator=estimator, color_policy=color_policy)  # fmt: skip
         if runners[m].reads_file:
             # A corpus the method cannot read (IJCN: gray or not 4:2:0) fails here, with one message.
             runners[m].method.check(first)

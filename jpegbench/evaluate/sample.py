@@ -49,13 +49,14 @@ class Runner:
         return bool(getattr(self.method, "reads_file", False))
 
 
-def build_runner(name: str, *, weights: Any, weights_dir: Any, device: Any, estimator: str) -> Runner:
+def build_runner(name: str, *, weights: Any, weights_dir: Any, device: Any, estimator: str,
+                 color_policy: str = "auto") -> Runner:
     """:func:`jpegbench.models.get_method` of ``name``, its QF estimate taken from the sample's shared one."""
     from jpegbench.models.methods import get_method
 
     holder = _CachedEstimate()
     method = get_method(name, weights=weights, weights_dir=weights_dir, device=device, estimator=estimator,
-                        estimate_fn=holder)  # fmt: skip
+                        estimate_fn=holder, color_policy=color_policy)  # fmt: skip
     return Runner(method, holder)
 
 
@@ -160,6 +161,7 @@ def _row(row, method, res, hq, lq, est, qf_tables, est_seconds, dev, winfo) -> d
         method=method, n_jpeg=n_jpeg(row), width=int(lq.shape[1]), height=int(lq.shape[0]),
         psnr=psnr(hq, img), ssim=ssim(hq, img), psnrb=psnrb(hq, img),
         qf_predicted=_float(res.qf_predicted), qf_used=_float(res.qf_used), qf_source=res.qf_source or "",
+        color_path=getattr(res, "color_path", None) or "",
         qf_estimated=_float(getattr(est, "qf_dominant", None)), qf_estimate_verdict=est_verdict,
         qf_estimate_confidence=_float(getattr(est, "confidence", None)),
         qf_last_tables=int(qf_tables), seconds=seconds, device=dev if method != "jpeg" else "cpu",

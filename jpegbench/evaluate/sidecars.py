@@ -6,6 +6,9 @@ JPEG, the clean image and every method's output, and the sample's 64 MSE
 curves (written by :func:`jpegbench.evaluate.evaluate`).
 ``<stem>.flexibility.csv`` is written by :func:`jpegbench.pipeline.run_demo`
 (see :func:`jpegbench.evaluate.flexibility`).
+A real-world sidecar (any ``*.npz`` name, :func:`read_realworld`) is written by
+:func:`jpegbench.evaluate.realworld`: crops of real JPEGs restored three ways,
+with the QFs used.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from jpegbench._fs import write_atomic
 from jpegbench.codec import to_gray
 from jpegbench.errors import JpegbenchError, ResultsError
 
-__all__ = ["examples_path", "flexibility_path", "read_examples", "example_sample_id", "update_examples"]
+__all__ = ["REALWORLD_FORMAT", "REALWORLD_PATHS", "examples_path", "flexibility_path", "read_examples",
+           "read_realworld", "example_sample_id", "update_examples"]
+
+REALWORLD_FORMAT = "jpegbench-realworld"
+#: The three ways :func:`jpegbench.evaluate.realworld` chooses FBCNN's QF, in display order.
+REALWORLD_PATHS = ("blind", "dominant", "manual")
 
 _CROP = 96
 
@@ -68,6 +76,37 @@ def read_examples(results_path: str | os.PathLike[str]) -> dict[str, Any] | None
     except (OSError, ValueError, KeyError) as exc:
         raise ResultsError(f"{p}: unreadable examples file ({exc})") from None
     return out
+
+
+def read_realworld(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A real-world sidecar written by :func:`jpegbench.evaluate.realworld`.
+
+    Returns
+    -------
+    dict
+        ``meta`` (``manual_qf``, ``estimator``, ``images``: per image its
+        ``name``, size, ``color_path``, ``qf_tables``, ``qf_predicted`` and
+        per path ``qf_used`` / ``qf_source``; ``skipped``; ``weights``) and
+        ``crops``: one dict per image, ``jpeg`` and each of
+        :data:`REALWORLD_PATHS` -> uint8 crop.
+
+    Raises
+    ------
+    ResultsError
+        Missing, unreadable, or not such a sidecar.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ResultsError(f"{p}: no such real-world file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if not isinstance(meta, dict) or meta.get("format") != REALWORLD_FORMAT:
+                raise ValueError("not a jpegbench real-world file")
+            crops = [{k: z[f"crop_{i}_{k}"] for k in ("jpeg", *REALWORLD_PATHS)} for i in range(len(meta["images"]))]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResultsError(f"{p}: unreadable real-world file ({exc})") from None
+    return {"meta": meta, "crops": crops}
 
 
 def example_sample_id(manifest: pd.DataFrame) -> str:

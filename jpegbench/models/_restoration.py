@@ -10,10 +10,13 @@ import numpy as np
 
 from jpegbench.codec import to_gray
 
-__all__ = ["QF_SOURCES", "EstimateFn", "Restoration", "dominant_qf"]
+__all__ = ["COLOR_PATHS", "QF_SOURCES", "EstimateFn", "Restoration", "dominant_qf"]
 
 #: Where ``qf_used`` came from (:attr:`Restoration.qf_source`).
 QF_SOURCES: tuple[str, ...] = ("predicted", "dominant", "manual", "tables", "tables-approx")
+
+#: How an image was restored (:attr:`Restoration.color_path`).
+COLOR_PATHS: tuple[str, ...] = ("gray", "color", "luma")
 
 #: Signature of :func:`jpegbench.estimate.estimate_qf`:
 #: ``estimate_fn(gray_uint8, *, estimator, backend) -> result with .qf_dominant``.
@@ -55,6 +58,11 @@ class Restoration:
         the file's tables, ``"tables"`` (IJG tables: ``qf_used`` is their
         QF) or ``"tables-approx"`` (other tables: the nearest IJG QF). None
         for ``jpeg``.
+    color_path : str or None
+        How the image was restored: ``"gray"`` (a gray image, a gray model),
+        ``"color"`` (an RGB image, a colour model) or ``"luma"`` (an RGB
+        image, a gray model on its Y channel, chroma kept). None for
+        ``jpeg`` and from :func:`~jpegbench.models.restore` itself.
     """
 
     image: np.ndarray = field(repr=False)
@@ -66,6 +74,7 @@ class Restoration:
     weights: str | None = None
     seconds: float = 0.0
     qf_source: str | None = None
+    color_path: str | None = None
 
 
 def _estimate_qf() -> EstimateFn:

@@ -48,6 +48,7 @@ def restore_files(
     tile: int | None = None,
     device: str | None = None,
     estimator: str = "robust",
+    color_policy: str = "auto",
     max_pixels: int | None = None,
     progress: bool = True,
 ) -> RestoreRun:
@@ -55,8 +56,12 @@ def restore_files(
 
     Writes ``out_dir/<stem>.png`` for each image (atomically) and
     ``out_dir/restore.csv`` with ``input, output, method, qf_predicted,
-    qf_used, weights, seconds, width, height, qf_source`` (``qf_source``:
-    where ``qf_used`` came from, :data:`jpegbench.models.methods.QF_SOURCES`).
+    qf_used, weights, seconds, width, height, qf_source, color_path``
+    (``qf_source``: where ``qf_used`` came from,
+    :data:`jpegbench.models.methods.QF_SOURCES`; ``color_path``: ``gray``,
+    ``color`` (a colour model) or ``luma`` (a gray model on the Y channel of
+    an RGB image), empty for ``jpeg``). ``color_policy`` chooses between the
+    last two for RGB images (see :func:`jpegbench.models.get_method`).
     Unreadable inputs are skipped and listed in :attr:`RestoreRun.skipped`;
     images above :data:`AUTO_TILE_PIXELS` are tiled automatically.
 
@@ -68,12 +73,14 @@ def restore_files(
     out = Path(out_dir)
     files = list_images(inputs)
     runner = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=tile,
-                        estimator=estimator)
+                        estimator=estimator, color_policy=color_policy)
     tiled = None
     if tile is None:
         tiled = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=512,
-                           estimator=estimator)
+                           estimator=estimator, color_policy=color_policy)
     reads_file = getattr(runner, "reads_file", False)
+    if color_policy == "color" and method != "jpeg" and not reads_file:
+        runner.model(3)  # the colour model was asked for: none is an error before any work
     # Header checks (and loading the weights) before any work: a method/input mismatch is not a bad image.
     sizes = {f: runner.check(f, qf=qf) for f in files} if reads_file else {}
     _check_out_dir(out)
@@ -93,7 +100,7 @@ def restore_files(
                 r = use(f, qf=qf, max_pixels=max_pixels)
                 height, width = r.image.shape[:2]
             else:
-                x = read_image(f, max_pixels=max_pixels, min_size=8)
+                x = read_image(f, max_pixels=max_pixels, min_size=8, high_bit_depth="refuse")
                 height, width = x.shape[:2]
                 use = tiled if tiled is not None and height * width > AUTO_TILE_PIXELS else runner
                 r = use(x, qf=qf)
@@ -107,8 +114,9 @@ def restore_files(
             "input": str(f), "output": str(dest), "method": method, "qf_predicted": r.qf_predicted,
             "qf_used": r.qf_used, "weights": r.weights, "seconds": r.seconds,
             "width": width, "height": height, "qf_source": getattr(r, "qf_source", None),
+            "color_path": getattr(r, "color_path", None),
         })
     table = pd.DataFrame(rows, columns=["input", "output", "method", "qf_predicted", "qf_used", "weights",
-                                        "seconds", "width", "height", "qf_source"])
+                                        "seconds", "width", "height", "qf_source", "color_path"])
     atomic_write_bytes(out / "restore.csv", table.to_csv(index=False).encode())
     return RestoreRun(table, skipped)

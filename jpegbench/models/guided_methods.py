@@ -271,7 +271,7 @@ class GuidedMethod:
             image, _ = restore_qcn(model, src.pixels, tables[:n_maps], tile=self._tile,  # type: ignore[arg-type]
                                    overlap=self._overlap, device=self._device)  # fmt: skip
         return Restoration(image, None, qf_used, method=self.name, weights=path, seconds=time.perf_counter() - start,
-                           qf_source=qf_source)
+                           qf_source=qf_source, color_path="color" if src.color else "gray")
 
 
 def _image_channels(model: nn.Module) -> int:

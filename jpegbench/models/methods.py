@@ -24,6 +24,12 @@ Every method also takes a manual ``qf=`` (the paper's interactive control),
 which replaces the predicted or estimated QF; for the table-guided methods
 it means the IJG tables of that QF (rounded to an integer).
 
+Colour: an FBCNN method restores an RGB image with a colour (3-channel)
+model when one is found and the gray model on its luma otherwise
+(``color_policy="auto"``; ``"color"`` and ``"luma"`` force one path, see
+:func:`jpegbench.models.weights.find_weights`); a gray image always gets the
+gray model. :attr:`Restoration.color_path` says which path ran.
+
 The table-guided methods read the JPEG *file* (tables, coefficients), not
 decoded pixels: call them with a path or the file's bytes
 (:attr:`GuidedMethod.reads_file` is True). Their choices:
@@ -55,7 +61,7 @@ import numpy as np
 import torch
 
 from jpegbench.codec import check_pixels
-from jpegbench.errors import InputError
+from jpegbench.errors import InputError, WeightsError
 from jpegbench.estimate.api import ESTIMATORS
 from jpegbench.models._restoration import QF_SOURCES, EstimateFn, Restoration, dominant_qf
 from jpegbench.models.fbcnn import FBCNN
@@ -63,8 +69,8 @@ from jpegbench.models.guided_inference import check_guided_tiling
 from jpegbench.models.guided_methods import GUIDED_METHODS, GuidedMethod
 from jpegbench.models.guided_weights import GUIDED_ARCHITECTURES, _article, find_guided_weights
 from jpegbench._device import pick_device
-from jpegbench.models.inference import COLOR_POLICIES, check_tiling, restore
-from jpegbench.models.weights import find_weights, load_model, resolve_weights
+from jpegbench.models.inference import check_tiling, restore
+from jpegbench.models.weights import COLOR_CHOICES, find_weights, load_model, resolve_weights
 
 __all__ = ["METHODS", "GUIDED_METHODS", "QF_SOURCES", "EstimateFn", "GuidedMethod", "Method",
            "Restoration", "get_method"]
@@ -73,6 +79,8 @@ METHODS: tuple[str, ...] = (
     "jpeg", "fbcnn", "fbcnn-d", "fbcnn-a", "qcn", "qcn-d", "qgcn", "qgcn-d", "ijcn", "ijcn-d",
 )  # fmt: skip
 _ROLE = {"fbcnn": "fbcnn", "fbcnn-d": "fbcnn", "fbcnn-a": "fbcnn-a"}
+# The names color_policy had before "auto" existed (the inference-level policies), still accepted.
+_LEGACY_POLICY = {"y": "luma", "error": "color"}
 
 
 class Method:
@@ -119,13 +127,33 @@ class Method:
             return self._weights, "<in-memory model>"
         if channels not in self._models:
             if self._weights is None:
-                path = find_weights(_ROLE[self.name], channels=channels, weights_dir=self._weights_dir)
+                path = find_weights(_ROLE[self.name], channels=channels, weights_dir=self._weights_dir,
+                                    color_policy=self._color_policy)
             else:
                 path = resolve_weights(self._weights, weights_dir=self._weights_dir)
             cached = [m for m in self._models.values() if m[1] == str(path)]
             model = cached[0][0] if cached else load_model(path, device=self._device)
+            self._check_policy(model, channels, str(path))
             self._models[channels] = (model, str(path))
         return self._models[channels]
+
+    def _check_policy(self, model: FBCNN, channels: int, path: str) -> None:
+        """Refuse a named model that cannot take the path ``color_policy`` asks for (colour images only)."""
+        if channels != 3:
+            return
+        if self._color_policy == "color" and model.in_nc != 3:
+            raise WeightsError(f"color_policy 'color' needs a colour (3-channel) model for RGB images; {path} is "
+                               "a gray model (use color_policy 'luma' or 'auto' to restore the luma with it)")
+        if self._color_policy == "luma" and model.in_nc != 1:
+            raise WeightsError(f"color_policy 'luma' needs a gray (1-channel) model; {path} is a colour model")
+
+    def color_path(self, channels: int) -> str | None:
+        """``"gray"``, ``"color"`` or ``"luma"``: how images with ``channels`` channels are restored (None for jpeg)."""
+        if self.name == "jpeg":
+            return None
+        if channels == 1:
+            return "gray"
+        return "color" if self.model(3)[0].in_nc == 3 else "luma"
 
     def __call__(self, pixels: np.ndarray, *, qf: float | None = None) -> Restoration:
         """Restore ``pixels``.
@@ -147,7 +175,11 @@ class Method:
             if qf is not None:
                 raise InputError(f"method 'jpeg' takes no qf, got qf={qf!r}")
             return Restoration(pixels.copy(), None, None, tiles=0, method="jpeg")
-        model, path = self.model(1 if pixels.ndim == 2 else 3)
+        channels = 1 if pixels.ndim == 2 else 3
+        model, path = self.model(channels)
+        if isinstance(self._weights, FBCNN):
+            self._check_policy(model, channels, path)
+        color_path = self.color_path(channels)
         start = time.perf_counter()
         source = "manual" if qf is not None else "predicted"
         if qf is None and self.name == "fbcnn-d":
@@ -160,10 +192,11 @@ class Method:
             tile=self._tile,
             overlap=self._overlap,
             device=self._device,
-            color_policy=self._color_policy,
+            color_policy="y",  # a gray model reached here on RGB pixels only on the luma path
         )
         seconds = time.perf_counter() - start
-        return dataclasses.replace(result, method=self.name, weights=path, seconds=seconds, qf_source=source)
+        return dataclasses.replace(result, method=self.name, weights=path, seconds=seconds, qf_source=source,
+                                   color_path=color_path)
 
     def _estimate(self, pixels: np.ndarray) -> float | None:
         # No dominant QF found (e.g. an image too small to estimate): fall
@@ -181,7 +214,7 @@ def get_method(
     overlap: int | None = None,
     estimator: str = "robust",
     estimate_fn: EstimateFn | None = None,
-    color_policy: str = "y",
+    color_policy: str = "auto",
 ) -> Method | GuidedMethod:
     """Look up a restoration method by name.
 
@@ -213,8 +246,14 @@ def get_method(
         ``estimate_fn(gray_uint8, *, estimator, backend)`` returning an object
         whose ``qf_dominant`` is the QF to use, or None to fall back to the
         blind prediction). Injected by tests.
-    color_policy : {"y", "error"}, default "y"
-        What gray models do with RGB images (``"y"``: restore the Y channel).
+    color_policy : {"auto", "color", "luma"}, default "auto"
+        What FBCNN methods do with RGB images: ``"auto"`` a colour model if
+        one is found (or given), else the gray model on the luma; ``"color"``
+        a colour model or :class:`~jpegbench.errors.WeightsError`; ``"luma"``
+        the gray model on the BT.601 Y channel, chroma kept. Gray images
+        always get a gray model. (``"y"`` and ``"error"``, the older names,
+        mean ``"luma"`` and ``"color"``.) The table-guided methods use their
+        weights' own channels and ignore it.
 
     Returns
     -------
@@ -232,8 +271,9 @@ def get_method(
         raise InputError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {tuple(ESTIMATORS)}, got {estimator!r}")
-    if color_policy not in COLOR_POLICIES:
-        raise InputError(f"color_policy must be one of {COLOR_POLICIES}, got {color_policy!r}")
+    color_policy = _LEGACY_POLICY.get(color_policy, color_policy) if isinstance(color_policy, str) else color_policy
+    if color_policy not in COLOR_CHOICES:
+        raise InputError(f"color_policy must be one of {COLOR_CHOICES}, got {color_policy!r}")
     if estimate_fn is not None and not callable(estimate_fn):
         raise InputError(f"estimate_fn must be callable, got {type(estimate_fn).__name__}")
     arch = GUIDED_METHODS.get(name)

@@ -26,6 +26,12 @@ Where files are found (:func:`resolve_weights`): an existing path; otherwise
 a file name looked up in the ``weights_dir`` argument, then in the folder named
 by the environment variable ``JPEGBENCH_WEIGHTS_DIR``, then among the small
 weights shipped in ``jpegbench/models/weights/``.
+
+Which file a method uses when none is named (:func:`find_weights`) depends on
+the image's channels and the colour policy (:data:`COLOR_CHOICES`): a gray
+image always gets a gray (1-channel) model; an RGB image gets a colour
+(3-channel) model under ``"auto"`` when one is found, else the gray model on
+its luma (``"luma"`` forces that path, ``"color"`` refuses it).
 """
 
 from __future__ import annotations
@@ -51,8 +57,10 @@ from jpegbench._device import pick_device
 __all__ = [
     "CHECKPOINT_FORMAT",
     "GUIDED_CHECKPOINT_FORMAT",
+    "COLOR_CHOICES",
     "DEFAULT_MAX_BYTES",
     "KNOWN_WEIGHTS",
+    "SHIPPED_COLOR_WEIGHTS",
     "SHIPPED_WEIGHTS",
     "WEIGHTS_DIR_ENV",
     "Checkpoint",
@@ -81,6 +89,11 @@ _RELEASE_PAGE = "https://github.com/jiaxi-jiang/FBCNN/releases"
 # What torch.load raises on files that are not (complete) checkpoints.
 _READ_ERRORS = (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, KeyError, TypeError, AttributeError)
 _ROLES = ("fbcnn", "fbcnn-a")
+#: What a method does with RGB images (:func:`find_weights`): ``"auto"`` a
+#: colour model if one is found, else the gray model on the luma;
+#: ``"color"`` a colour model or an error; ``"luma"`` the gray model on the
+#: luma (BT.601 Y), chroma kept.
+COLOR_CHOICES: tuple[str, ...] = ("auto", "color", "luma")
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,13 @@ KNOWN_WEIGHTS: tuple[KnownWeights, ...] = (
 SHIPPED_WEIGHTS: dict[str, str] = {
     "fbcnn": "fbcnn_small_gray.pt",
     "fbcnn-a": "fbcnn_a_small_gray.pt",
+}
+#: Their colour (RGB, 3-channel) twins; absent until trained. The authors
+#: released no colour double-JPEG model, so ``fbcnn_a_small_color.pt`` is the
+#: only colour ``fbcnn-a`` file jpegbench knows.
+SHIPPED_COLOR_WEIGHTS: dict[str, str] = {
+    "fbcnn": "fbcnn_small_color.pt",
+    "fbcnn-a": "fbcnn_a_small_color.pt",
 }
 
 
@@ -204,12 +224,14 @@ def _how_to_get() -> str:
     )
 
 
-def default_weights(role: str) -> Path:
-    """Path of the small gray model shipped with the package for ``role``.
+def default_weights(role: str, *, channels: int = 1) -> Path:
+    """Path of the small model shipped with the package for ``role`` and ``channels``.
 
     Parameters
     ----------
     role : {"fbcnn", "fbcnn-a"}
+    channels : {1, 3}, default 1
+        1: :data:`SHIPPED_WEIGHTS` (gray); 3: :data:`SHIPPED_COLOR_WEIGHTS`.
 
     Raises
     ------
@@ -219,44 +241,82 @@ def default_weights(role: str) -> Path:
     """
     if role not in SHIPPED_WEIGHTS:
         raise InputError(f"role must be one of {tuple(SHIPPED_WEIGHTS)}, got {role!r}")
-    path = shipped_weights_dir() / SHIPPED_WEIGHTS[role]
+    if channels not in (1, 3):
+        raise InputError(f"channels must be 1 or 3, got {channels!r}")
+    path = shipped_weights_dir() / (SHIPPED_COLOR_WEIGHTS if channels == 3 else SHIPPED_WEIGHTS)[role]
     if not path.is_file():
         raise WeightsError(f"no shipped weights for {role!r} ({path.name} is absent); {_how_to_get()}")
     return path
 
 
-def find_weights(role: str, *, channels: int = 1, weights_dir: str | os.PathLike[str] | None = None) -> Path:
+def _names(role: str, channels: int) -> list[str]:
+    """File names of ``role`` with ``channels`` channels: the authors' first, then jpegbench's own."""
+    shipped = (SHIPPED_COLOR_WEIGHTS if channels == 3 else SHIPPED_WEIGHTS)[role]
+    return [k.filename for k in KNOWN_WEIGHTS if k.role == role and k.channels == channels] + [shipped]
+
+
+def find_weights(
+    role: str,
+    *,
+    channels: int = 1,
+    weights_dir: str | os.PathLike[str] | None = None,
+    color_policy: str = "auto",
+) -> Path:
     """The weight file to use for a method when the caller named none.
 
-    The released file for ``role`` and ``channels`` in ``weights_dir`` or
-    ``$JPEGBENCH_WEIGHTS_DIR`` if present; otherwise, only when no such folder
-    was configured, the shipped small gray model. A configured folder without
-    the file is an error rather than a silent fallback to a weaker model.
+    Searched: the folders ``weights_dir`` and ``$JPEGBENCH_WEIGHTS_DIR`` when
+    either is given (the authors' file names, e.g. ``fbcnn_color.pth``, then
+    jpegbench's, e.g. ``fbcnn_small_color.pt``), otherwise the weights
+    shipped in the package. A configured folder without a usable file is an
+    error rather than a silent fallback to the shipped small models.
 
     Parameters
     ----------
     role : {"fbcnn", "fbcnn-a"}
     channels : {1, 3}
-        Channels of the images to restore. A 3-channel request falls back to
-        the gray file (restore Y) when no colour file exists for the role.
+        Channels of the images to restore. 1 finds a gray model only.
     weights_dir : str or PathLike, optional
+    color_policy : {"auto", "color", "luma"}, default "auto"
+        For ``channels=3`` (:data:`COLOR_CHOICES`): ``"auto"`` a colour model
+        if found, else the gray one (which then restores the luma);
+        ``"color"`` a colour model only; ``"luma"`` the gray model only.
+
+    Returns
+    -------
+    Path
+        Its channels say which path the method takes (a 1-channel file for
+        RGB images: the luma path).
+
+    Raises
+    ------
+    WeightsError
+        None found; the message names the files looked for and where.
     """
     if role not in _ROLES:
         raise InputError(f"role must be one of {_ROLES}, got {role!r}")
     if channels not in (1, 3):
         raise InputError(f"channels must be 1 or 3, got {channels!r}")
+    if color_policy not in COLOR_CHOICES:
+        raise InputError(f"color_policy must be one of {COLOR_CHOICES}, got {color_policy!r}")
+    if channels == 1 or color_policy == "luma":
+        order = [1]
+    else:
+        order = [3] if color_policy == "color" else [3, 1]
     configured = [Path(d) for d in (weights_dir, os.environ.get(WEIGHTS_DIR_ENV)) if d]
-    wanted = [k for k in KNOWN_WEIGHTS if k.role == role]
-    wanted.sort(key=lambda k: k.channels != channels)  # exact channel match first
-    for folder in configured:
-        for known in wanted:
-            if (folder / known.filename).is_file():
-                return folder / known.filename
-    if configured:
-        names = " or ".join(k.filename for k in wanted)
-        looked = ", ".join(str(d) for d in configured)
-        raise WeightsError(f"no {names} for method {role!r} in {looked}; {_how_to_get()}")
-    return default_weights(role)
+    folders = configured or [shipped_weights_dir()]
+    for ch in order:  # a colour file in any folder beats a gray one
+        for folder in folders:
+            for name in _names(role, ch):
+                if (folder / name).is_file():
+                    return folder / name
+    names = " or ".join(n for ch in order for n in _names(role, ch))
+    looked = ", ".join(str(d) for d in folders)
+    hint = ""
+    if channels == 3 and color_policy == "color":
+        hint = "; color_policy 'luma' (CLI --color-policy luma) restores the luma with the gray model instead"
+    if not configured:
+        raise WeightsError(f"no shipped weights for {role!r} ({names} absent in {looked}){hint}; {_how_to_get()}")
+    raise WeightsError(f"no {names} for method {role!r} in {looked}{hint}; {_how_to_get()}")
 
 
 # -- reading -------------------------------------------------------------------

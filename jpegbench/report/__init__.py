@@ -1,6 +1,7 @@
 """Reports from results files: paper-style tables, figures and the HTML / Markdown report.
 
-* :func:`table3`, :func:`qf_prediction_table`, :func:`qf_source_table`, :func:`estimator_accuracy`,
+* :func:`paper_tables` (Tables 3 and 1/2, one per metric and colour),
+  :func:`table3`, :func:`qf_prediction_table`, :func:`qf_source_table`, :func:`estimator_accuracy`,
   :func:`single_jpeg_table`, :func:`write_tables`: pandas tables in the
   layout of the FBCNN paper, with its printed values side by side
   (:mod:`~jpegbench.report.published`).
@@ -18,18 +19,16 @@ from __future__ import annotations
 
 from jpegbench.report.html import SECTIONS, build_report
 from jpegbench.report.tables import (
-    compact_table,
     estimator_accuracy,
+    paper_tables,
     qf_prediction_table,
     qf_source_table,
     single_jpeg_table,
     table3,
-    to_latex,
-    to_markdown,
-    write_tables,
 )
+from jpegbench.report.formatting import compact_table, to_latex, to_markdown, write_tables
 
 __all__ = [
-    "SECTIONS", "build_report", "compact_table", "estimator_accuracy", "qf_prediction_table",
+    "SECTIONS", "build_report", "compact_table", "estimator_accuracy", "paper_tables", "qf_prediction_table",
     "qf_source_table", "single_jpeg_table", "table3", "to_latex", "to_markdown", "write_tables",
 ]  # fmt: skip

@@ -28,6 +28,7 @@ __all__ = [
     "curves_from_arrays",
     "flexibility_figure",
     "crop_strip_figure",
+    "realworld_figure",
     "save_figure",
     "figure_png",
 ]
@@ -285,6 +286,42 @@ def crop_strip_figure(examples: Mapping[str, Any]):
     y, x, h, w = meta.get("box", (0, 0, 0, 0))
     fig.suptitle(f"Sample {meta.get('sample_id')} ({pair}); crop {h}x{w} at ({y}, {x}); PSNR of the whole image",
                  fontsize=9)
+    return fig
+
+
+_REAL_TITLE = {"jpeg": "JPEG input", "blind": "blind", "dominant": "dominant QF (FBCNN-D)", "manual": "manual QF"}
+
+
+def realworld_figure(image: Mapping[str, Any], crops: Mapping[str, np.ndarray]):
+    """One real-world JPEG: its crop and the crops of the three restorations, titled with the QF each used.
+
+    Parameters
+    ----------
+    image : dict
+        One entry of the real-world sidecar's ``meta["images"]``
+        (:func:`jpegbench.evaluate.read_realworld`).
+    crops : dict
+        Its crops: ``jpeg``, ``blind``, ``dominant``, ``manual``.
+    """
+    if not isinstance(image, Mapping) or "paths" not in image or not isinstance(crops, Mapping):
+        raise InputError("image must be an entry of the real-world sidecar's images, crops its dict of crops")
+    names = [n for n in ("jpeg", "blind", "dominant", "manual") if n in crops]
+    fig, axes = _new(len(names), width=2.8, height=3.1)
+    for ax, n in zip(axes, names):
+        img = crops[n]
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        title = _REAL_TITLE[n]
+        if n == "jpeg" and image.get("qf_tables") is not None:
+            title += f"\ntables QF {image['qf_tables']}"
+        elif n != "jpeg":
+            run = image["paths"][n]
+            title += f"\nQF {run['qf_used']:.0f} ({run['qf_source']})"
+        ax.set_title(title, fontsize=9)
+    y, x, h, w = image.get("box", (0, 0, 0, 0))
+    fig.suptitle(f"{image.get('name')} ({image.get('width')}x{image.get('height')}, {image.get('color_path')} "
+                 f"model); crop {h}x{w} at ({y}, {x}); no ground truth", fontsize=9)
     return fig
 
 

@@ -12,9 +12,16 @@ Both report files render one context of plain strings, lists and dicts
 (:func:`_context`) through the jinja2 templates ``templates/report.html.j2``
 (autoescaped) and ``templates/report.md.j2``, so they show the same content.
 
-It runs no model: figures that need one (flexibility, the crop strip) come
-from the sidecar files that :func:`jpegbench.evaluate.evaluate` and
-:func:`jpegbench.pipeline.run_demo` write, or are skipped with a note.
+It runs no model: figures that need one (flexibility, the crop strip, the
+real-world restorations) come from the sidecar files that
+:func:`jpegbench.evaluate.evaluate`, :func:`jpegbench.evaluate.realworld` and
+:func:`jpegbench.pipeline.run_demo` write, or are skipped with a note
+(:mod:`jpegbench.report.figure_set` chooses and draws them).
+
+The paper-style tables come one per metric (PSNR, SSIM, PSNR-B) and colour:
+Table 3 (non-aligned double JPEG; the paper's gray numbers beside ours),
+its colour twin (no paper numbers: the paper has none), single JPEG gray
+(Table 1) and colour (Table 2, the paper's FBCNN-C beside our fbcnn).
 """
 
 from __future__ import annotations
@@ -35,23 +42,22 @@ from jpegbench._fs import sha256_file
 from jpegbench._fs import write_atomic
 from jpegbench.errors import InputError, ResultsError
 from jpegbench.evaluate.results import read_results
-from jpegbench.evaluate.sidecars import flexibility_path, read_examples
+from jpegbench.evaluate.sidecars import REALWORLD_PATHS, read_realworld
+from jpegbench.report.figure_set import ReportFigure, make_figures, realworld_figures
 from jpegbench.report.tables import (
     METRICS,
-    compact_table,
     estimator_accuracy,
+    paper_tables,
     qf_prediction_table,
     qf_source_table,
-    single_jpeg_table,
-    table3,
-    to_markdown,
-    write_tables,
+    recipe_dataset,
 )
+from jpegbench.report.formatting import compact_table, to_markdown, write_tables
 
 __all__ = ["SECTIONS", "PSNRB_NOTE", "build_report"]
 
 #: Section ids of report.html, in order.
-SECTIONS = ("summary", "conventions", "table3", "qf-prediction", "estimator", "figures", "provenance")
+SECTIONS = ("summary", "conventions", "table3", "qf-prediction", "estimator", "figures", "real-world", "provenance")
 
 PSNRB_NOTE = (
     "With the metric conventions above, the JPEG column of the paper's Tables 1 and 2 is reproduced to every "
@@ -61,22 +67,19 @@ PSNRB_NOTE = (
     "grid or image); compare PSNR-B deltas in Table 3 with that in mind."
 )
 _SHIPPED_NOTE = (
-    "The network methods here use the small gray models shipped with jpegbench (trained on BSDS500 with "
+    "The network methods here use the small models shipped with jpegbench (trained on BSDS500 with "
     "jpegbench.models.train), NOT the FBCNN authors' released checkpoints: their numbers are not the paper's "
     "and differences from the paper's FBCNN columns say nothing about FBCNN itself. For the paper's numbers, "
-    "download fbcnn_gray.pth and fbcnn_gray_double.pth and pass --weights-dir."
+    "download fbcnn_gray.pth, fbcnn_gray_double.pth and fbcnn_color.pth and pass --weights-dir."
+)
+REALWORLD_NOTE = (
+    "Real JPEGs have no clean original, so there is no PSNR here: judge the crops by eye. Each image is "
+    "restored by FBCNN three ways: blind (conditioned on its own QF prediction), with the dominant QF the "
+    "estimator reads off the image (FBCNN-D), and with a low QF set by hand; the titles give the QF each "
+    "path used and where it came from."
 )
 _Y_DEFINITION = ("gray = Y of MATLAB's rgb2ycbcr (BT.601 studio swing, rounded to uint8), the definition of "
                  "the FBCNN/KAIR code and the LIVE1 gray test set")
-
-
-@dataclass
-class _Figure:
-    name: str
-    title: str
-    caption: str
-    png: bytes | None = None
-    note: str = ""
 
 
 @dataclass
@@ -84,7 +87,9 @@ class _Report:
     results: pd.DataFrame
     metas: list[dict[str, Any]]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: list[_Figure] = field(default_factory=list)
+    figures: list[ReportFigure] = field(default_factory=list)
+    realworld: dict[str, Any] | None = None
+    realworld_figures: list[ReportFigure] = field(default_factory=list)
     base: Path | None = None  # the report's folder: paths are shown relative to it
 
     def corpus(self, meta: dict[str, Any]) -> str:
@@ -106,116 +111,6 @@ class _Report:
     def meta(self) -> dict[str, Any]:
         """The first run's metadata (conventions are checked to agree)."""
         return self.metas[0]
-
-
-# -- figures -------------------------------------------------------------------
-
-
-def _make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, fig_dir: Path) -> list[_Figure]:
-    """Draw and save every figure; a figure whose data is missing is kept with a note instead."""
-    from jpegbench.report import figures as F
-
-    out: list[_Figure] = []
-
-    def add(name: str, title: str, caption: str, build) -> None:
-        item = _Figure(name, title, caption)
-        try:
-            fig = build()
-        except _Skip as why:
-            item.note = str(why)
-        except InputError as exc:
-            item.note = str(exc)
-        else:
-            if fig is None:
-                item.note = "not available"
-            else:
-                F.save_figure(fig, fig_dir, name)
-                item.png = (fig_dir / f"{name}.png").read_bytes()
-        out.append(item)
-
-    examples = next((e for e in map(read_examples, paths) if e is not None), None)
-    flex_file = next((flexibility_path(p) for p in paths if flexibility_path(p).is_file()), None)
-
-    def qf_heat():
-        return F.qf_heatmap_figure(df, method=next((m for m in ("fbcnn", "fbcnn-a") if m in set(df["method"])), "fbcnn"))
-
-    add("qf_heatmap", "Predicted QF over the (QF1, QF2) grid",
-        "Mean QF per cell for non-aligned double JPEG: the blind network's prediction (left, when a network was "
-        "run) and the dominant-QF estimator (right); each cell also gives the true dominant QF, min(QF1, QF2). "
-        "Where QF1 < QF2 the paper finds that FBCNN predicts QF2, the last compression, although the image is "
-        "dominated by the stronger QF1; FBCNN-D replaces the prediction with the estimate.", qf_heat)
-    add("psnr_gain", "PSNR gain over JPEG per method",
-        "Mean PSNR of each method minus that of the JPEG input (dB) per (QF1, QF2) cell, non-aligned double JPEG.",
-        lambda: F.psnr_gain_figure(df))
-
-    def mse():
-        if examples is not None and "mse_curves" in examples:
-            m = examples["meta"]
-            curves, result = F.curves_from_arrays(examples["mse_curves"], examples["mse_qfs"], m)
-            sid, q1, q2 = m["sample_id"], m["qf1"], m["qf2"]
-        else:
-            curves, result, sid, q1, q2 = _curves_from_corpus(df, corpus_dir)
-        return F.mse_curves_figure(curves, result, title=f"64 MSE curves of sample {sid} "
-                                   f"(QF1 {q1}, shift {_shift_text(df, sid)}, QF2 {q2}) with the estimate read off them")
-
-    add("mse_curves", "The 64 MSE curves of an example image",
-        "Mean squared error (8-bit units, log scale) between the JPEG image and its recompression at every QF, "
-        "one panel per position (dy, dx) of the 8x8 grid. Panel (0, 0) is the grid of the last compression "
-        "(blue mark: its QF); a dip on a shifted grid is the trace of an earlier compression (red frame and "
-        "mark: the estimator's reading).", mse)
-
-    def flex():
-        if flex_file is None:
-            raise _Skip("no flexibility data next to the results (it needs a model: `jpegbench demo` computes it; "
-                        f"or save jpegbench.evaluate.flexibility(...) as CSV to {flexibility_path(paths[0]).name})")
-        return F.flexibility_figure(pd.read_csv(flex_file))
-
-    add("flexibility", "Flexibility: PSNR against a manual QF",
-        "Each image restored with the QF set by hand instead of the predicted one: the paper's interactive "
-        "control. Triangles mark the network's own prediction, stars the true dominant QF.", flex)
-
-    def strip():
-        if examples is None or len(examples["crops"]) <= 2:
-            raise _Skip("no example crops stored with the results (evaluate with an output file writes them)")
-        return F.crop_strip_figure(examples)
-
-    add("crop_strip", "Before and after: one example crop",
-        "A crop of the example sample: the JPEG input, each method's output and the ground truth; titles give "
-        "the whole image's PSNR and the QF the method used.", strip)
-    return out
-
-
-class _Skip(Exception):
-    pass
-
-
-def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
-    """MSE curves of the example sample, computed from the corpus (a second or so: no model)."""
-    if corpus is None or not (corpus / "manifest.parquet").is_file():
-        raise _Skip("no MSE curves stored with the results, and the corpus is not available to compute them "
-                    "(pass corpus_dir / --corpus)")
-    from jpegbench.codec import read_image, to_gray
-    from jpegbench.errors import ImageReadError, ImageTooLargeError
-    from jpegbench.synth import read_manifest
-
-    manifest = read_manifest(corpus)
-    known = manifest[manifest["sample_id"].isin(set(df["sample_id"]))]
-    if known.empty:
-        raise _Skip(f"the corpus {corpus} holds none of the results' samples")
-    row = known.loc[(known["qf2"] - known["qf1"]).idxmax()]
-    from jpegbench.estimate import estimate_qf
-
-    try:
-        pixels = read_image(corpus / row["lq_path"])
-    except (ImageReadError, ImageTooLargeError) as exc:  # e.g. over --max-pixels: the figure, not the report
-        raise _Skip(f"cannot compute the MSE curves from the corpus: {exc}") from None
-    result = estimate_qf(to_gray(pixels))
-    return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
-
-
-def _shift_text(df: pd.DataFrame, sample_id: str) -> str:
-    rows = df[df["sample_id"] == sample_id]
-    return f"({int(rows['shift_dy'].iloc[0])}, {int(rows['shift_dx'].iloc[0])})" if not rows.empty else "?"
 
 
 # -- text ----------------------------------------------------------------------
@@ -317,7 +212,23 @@ def _conventions(rep: _Report) -> list[tuple[str, str]]:
         ("metric inputs", "restored uint8 image against the clean (hq) image of the corpus, whole image"),
         ("QF estimator", f"{', '.join(estimators)} (dominant QF on the JPEG image; the -d methods use it)"),
         ("QF scale", "IJG quality 1..100"),
+        ("colour path", _color_paths(df)),
     ]
+
+
+def _color_paths(df: pd.DataFrame) -> str:
+    """How each method restored the images (``color_path``): the colour model, or a gray one on the luma."""
+    d = df[df["color_path"].astype(str) != ""] if "color_path" in df.columns else df.iloc[:0]
+    if d.empty:
+        return "no model was run"
+    parts = []
+    for m, g in d.groupby("method", sort=False):
+        counts = g["color_path"].value_counts()
+        order = [k for k in ("gray", "color", "luma") if k in counts.index] + sorted(set(counts.index) - {
+            "gray", "color", "luma"})
+        parts.append(f"{m}: " + ", ".join(f"{k} {counts[k]}" for k in order))
+    return ("; ".join(parts) + " (gray: gray image and model; color: colour model; luma: gray model on the "
+            "Y channel of a colour image, chroma kept)")
 
 
 def _provenance(rep: _Report) -> list[tuple[str, str]]:
@@ -343,18 +254,27 @@ def _recipes(rep: _Report) -> list[tuple[str, str]]:
 
 # -- the context and its two templates ----------------------------------------
 
+def _per_metric(prefix: str, title: str, text: str) -> dict[str, tuple[str, str]]:
+    return {f"{prefix}_{key}": (f"{title}, {label}", text.format(label=label)) for key, label in METRICS}
+
+
+_PAPER_CELLS = ("For each method: our mean, the paper's printed value and ours minus the paper's (Δ), where the "
+                "paper has the method and the cell. Our corpus may use other images than the paper's: the paper "
+                "column is for orientation, not a pass/fail test unless the corpus is the paper's.")
 _TABLE_TEXT = {
-    "table3": ("Table 3: non-aligned double JPEG",
-               "Means of PSNR|SSIM|PSNR-B (dB|unitless|dB) per QF pair, in the layout of the FBCNN paper's Table 3 "
-               "(LIVE1 gray, shift (4, 4)). For each method: our mean, the paper's printed value and ours minus "
-               "the paper's (Δ), where the paper has the cell. Our corpus may use other images than LIVE1: the "
-               "paper column is for orientation, not a pass/fail test unless the corpus is the paper's."),
-    **{f"table3_{key}": (f"Table 3: non-aligned double JPEG, {label}",
-                         f"Mean {label} per QF pair in the layout of the FBCNN paper's Table 3, one table per metric "
-                         "so that many methods stay readable; the paper's printed value and ours minus the paper's "
-                         "(Δ) for the methods the paper has, where it has the cell.")
-       for key, label in METRICS},
-    "single_jpeg": ("Single JPEG", "Means of PSNR|SSIM|PSNR-B per QF (the layout of the paper's Table 1)."),
+    **_per_metric("table3", "Table 3: non-aligned double JPEG",
+                  "Mean {label} per QF pair in the layout of the FBCNN paper's Table 3 (LIVE1 gray, shift (4, 4)), "
+                  "one table per metric so that many methods stay readable. " + _PAPER_CELLS),
+    **_per_metric("table3_color", "Table 3 protocol on colour: non-aligned double JPEG",
+                  "Mean {label} per QF pair of the colour samples (e.g. datasets/fbcnn-table3-color.toml: LIVE1 "
+                  "colour, 4:2:0, shift (4, 4)). The paper reports this protocol on gray only: no paper columns."),
+    **_per_metric("single_jpeg", "Single JPEG, gray (Table 1)",
+                  "Mean {label} per QF in the layout of the paper's Table 1. " + _PAPER_CELLS),
+    **_per_metric("table2", "Table 2: single JPEG, colour",
+                  "Mean {label} per QF of the colour samples in the layout of the paper's Table 2 (e.g. "
+                  "datasets/fbcnn-table2-color.toml: LIVE1 colour, 4:2:0). The paper's FBCNN column here is its "
+                  "colour FBCNN-C. With the metric conventions above our JPEG column reproduces the paper's. "
+                  + _PAPER_CELLS),
     "qf_prediction": ("QF prediction", "Mean predicted QF per QF pair for each network, which of QF1 / QF2 it "
                       "tracks, the dominant-QF estimate and the QF of the file's last quantization tables."),
     "qf_source": ("What each method sees of the QF",
@@ -367,11 +287,9 @@ _TABLE_TEXT = {
                            "(non-aligned with QF1 <= QF2); and the estimator's mean absolute error in QF units."),
 }
 
-#: Table 3 with more methods than this is split into one table per metric.
-_SPLIT_TABLE3 = 4
-
 #: Report section id -> the tables it shows, in order (the first is the section's heading).
-_TABLE_SECTIONS = (("table3", ("table3", *(f"table3_{k}" for k, _ in METRICS), "single_jpeg")),
+_TABLE_SECTIONS = (("table3", tuple(f"{p}_{k}" for p in ("table3", "table3_color", "single_jpeg", "table2")
+                                    for k, _ in METRICS)),
                    ("qf-prediction", ("qf_prediction", "qf_source")),
                    ("estimator", ("estimator_accuracy",)))
 
@@ -413,12 +331,36 @@ def _context(rep: _Report) -> dict[str, Any]:
                     "rows": [{"index": row, "cells": []} for row in _weights_rows(rep)]},
         "table_sections": [{"id": sid, "tables": [_table_context(n, rep.tables[n]) for n in names if n in rep.tables]}
                            for sid, names in _TABLE_SECTIONS],
-        "figures": [{"id": f.name.replace("_", "-"), "name": f.name, "title": f.title, "caption": f.caption,
-                     "png_base64": base64.b64encode(f.png).decode("ascii") if f.png is not None else "",
-                     "note": f.note}
-                    for f in rep.figures],
+        "figures": [_figure_context(f) for f in rep.figures],
+        "realworld": _realworld_context(rep),
         "provenance": _provenance(rep),
     }
+
+
+def _figure_context(f: ReportFigure) -> dict[str, str]:
+    return {"id": f.name.replace("_", "-"), "name": f.name, "title": f.title, "caption": f.caption,
+            "png_base64": base64.b64encode(f.png).decode("ascii") if f.png is not None else "", "note": f.note}
+
+
+def _realworld_context(rep: _Report) -> dict[str, Any]:
+    """The real-world section: the note, one row of QFs per image, one figure per image."""
+    ctx: dict[str, Any] = {"note": REALWORLD_NOTE, "header": [], "rows": [], "figures": [], "skipped": [],
+                           "manual_qf": ""}
+    if rep.realworld is None:
+        return ctx
+    meta = rep.realworld["meta"]
+    ctx["manual_qf"] = str(meta.get("manual_qf", ""))
+    ctx["header"] = ["image", "size", "model", "tables QF", "predicted QF",
+                     *(f"{p} QF used" for p in REALWORLD_PATHS)]
+    for im in meta["images"]:
+        qf_tables = "–" if im.get("qf_tables") is None else f"{im['qf_tables']} ({im.get('qf_tables_kind', '')})"
+        used = [f"{im['paths'][p]['qf_used']:.1f} ({im['paths'][p]['qf_source']})" for p in REALWORLD_PATHS]
+        row = [str(im["name"]), f"{im['width']}x{im['height']}", str(im.get("color_path", "")), qf_tables,
+               _fmt(im.get("qf_predicted"), 1), *used]
+        ctx["rows"].append({"index": row, "cells": []})
+    ctx["figures"] = [_figure_context(f) for f in rep.realworld_figures]
+    ctx["skipped"] = [f"{p}: {why}" for p, why in meta.get("skipped", [])]
+    return ctx
 
 
 @functools.cache
@@ -471,6 +413,7 @@ def build_report(
     out_dir: str | os.PathLike[str],
     *,
     corpus_dir: str | os.PathLike[str] | None = None,
+    realworld: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the HTML and Markdown report of one or more results files.
 
@@ -487,6 +430,10 @@ def build_report(
         Corpus of the first results file, to draw the example image's MSE
         curves when the results carry none; default: the corpus recorded
         in the results, if it still exists.
+    realworld : path, optional
+        A real-world sidecar (:func:`jpegbench.evaluate.realworld`) to show
+        in the ``real-world`` section: crops of real JPEGs restored blind,
+        with their dominant QF and with a manual QF, and the QFs used.
 
     Returns
     -------
@@ -496,7 +443,8 @@ def build_report(
     Raises
     ------
     ResultsError
-        A file is missing or not a jpegbench results file, or files overlap.
+        A file is missing or not a jpegbench results file, or files overlap;
+        ``realworld`` missing or not a real-world sidecar.
     """
     if isinstance(results_path, (str, os.PathLike)):
         paths = [Path(results_path)]
@@ -509,14 +457,10 @@ def build_report(
         raise InputError(f"{out}: exists and is not a directory")
     df, metas = _load(paths)
     rep = _Report(df, metas, base=out.resolve())
-    t3 = table3(df, paper=True)
-    if len(set(t3.columns.get_level_values("method")) - {"n"}) > _SPLIT_TABLE3:
-        t3s = {f"table3_{key}": table3(df, paper=True, metric=key) for key, _ in METRICS}
-    else:
-        t3s = {"table3": t3}
+    if realworld is not None:
+        rep.realworld = read_realworld(realworld)
     rep.tables = {
-        **t3s,
-        "single_jpeg": single_jpeg_table(df),
+        **paper_tables(df, dataset=recipe_dataset(metas)),
         "qf_prediction": qf_prediction_table(df),
         "qf_source": qf_source_table(df),
         "estimator_accuracy": estimator_accuracy(df),
@@ -524,7 +468,9 @@ def build_report(
     write_tables(rep.tables, out / "tables")
     recorded = metas[0].get("corpus")
     corpus = Path(corpus_dir) if corpus_dir is not None else Path(recorded) if recorded else None
-    rep.figures = _make_figures(df, paths, corpus, out / "figures")
+    rep.figures = make_figures(df, paths, corpus, out / "figures")
+    if rep.realworld is not None:
+        rep.realworld_figures = realworld_figures(rep.realworld, out / "figures")
     context = _context(rep)
     write_atomic(out / "report.md", _render("report.md.j2", context))
     return write_atomic(out / "report.html", _render("report.html.j2", context))

@@ -1,18 +1,21 @@
 """The FBCNN paper's printed numbers, for side-by-side comparison in reports.
 
 Transcribed from Jiang, Zhang, Timofte, "Towards Flexible Blind JPEG Artifacts
-Removal", ICCV 2021: Table 1 (grayscale single JPEG; LIVE1, Classic5, BSDS500)
-and Table 3 (LIVE1 grayscale, first JPEG QF1, crop shift (4, 4), second JPEG
+Removal", ICCV 2021: Table 1 (grayscale single JPEG; LIVE1, Classic5, BSDS500),
+Table 2 (colour single JPEG; LIVE1, BSDS500, ICB) and Table 3 (LIVE1 grayscale, first JPEG QF1, crop shift (4, 4), second JPEG
 QF2). Each record is ``(group, qf, method, psnr, ssim, psnrb)``. ``tests/report``
 checks these against ``../shared/reference/paper_tables.json``.
 """
 
 from __future__ import annotations
 
-__all__ = ["TABLE1_GRAY_SINGLE", "TABLE3_GRAY_DOUBLE_NONALIGNED", "PAPER_METHOD", "TABLE3_GROUPS"]
+__all__ = ["TABLE1_GRAY_SINGLE", "TABLE2_COLOR_SINGLE", "TABLE3_GRAY_DOUBLE_NONALIGNED", "PAPER_METHOD",
+           "PAPER_METHOD_COLOR", "TABLE3_GROUPS"]
 
 #: Our method name -> the paper's column name.
 PAPER_METHOD = {"jpeg": "JPEG", "fbcnn": "FBCNN (Ours)", "fbcnn-d": "FBCNN-D (Ours)", "fbcnn-a": "FBCNN-A (Ours)"}
+#: The same for the colour Table 2 (FBCNN-C is the colour FBCNN; the paper has no colour FBCNN-D or FBCNN-A).
+PAPER_METHOD_COLOR = {"jpeg": "JPEG", "fbcnn": "FBCNN-C (Ours)"}
 
 #: Table 3 row groups in the paper's order.
 TABLE3_GROUPS = (
@@ -172,4 +175,46 @@ TABLE3_GRAY_DOUBLE_NONALIGNED: tuple[tuple[str, str, str, float, float, float], 
     ('QF_1 < QF_2', '(30,50)', 'FBCNN (Ours)', 31.96, 0.893, 31.5),
     ('QF_1 < QF_2', '(30,50)', 'FBCNN-D (Ours)', 32.31, 0.895, 31.94),
     ('QF_1 < QF_2', '(30,50)', 'FBCNN-A (Ours)', 32.64, 0.9, 32.49),
+)  # fmt: skip
+
+#: Table 2: colour single JPEG (LIVE1, BSDS500, ICB; QF 10..40). The ICB QF 40
+#: QGAC cell is printed identical to BSDS500's, a likely typo in the paper;
+#: it is kept as printed.
+TABLE2_COLOR_SINGLE: tuple[tuple[str, str, str, float, float, float], ...] = (
+    ('LIVE1', '10', 'JPEG', 25.69, 0.743, 24.2),
+    ('LIVE1', '10', 'QGAC', 27.62, 0.804, 27.43),
+    ('LIVE1', '10', 'FBCNN-C (Ours)', 27.77, 0.803, 27.51),
+    ('LIVE1', '20', 'JPEG', 28.06, 0.826, 26.49),
+    ('LIVE1', '20', 'QGAC', 29.88, 0.868, 29.56),
+    ('LIVE1', '20', 'FBCNN-C (Ours)', 30.11, 0.868, 29.7),
+    ('LIVE1', '30', 'JPEG', 29.37, 0.861, 27.84),
+    ('LIVE1', '30', 'QGAC', 31.17, 0.896, 30.77),
+    ('LIVE1', '30', 'FBCNN-C (Ours)', 31.43, 0.897, 30.92),
+    ('LIVE1', '40', 'JPEG', 30.28, 0.882, 28.84),
+    ('LIVE1', '40', 'QGAC', 32.05, 0.912, 31.61),
+    ('LIVE1', '40', 'FBCNN-C (Ours)', 32.34, 0.913, 31.8),
+    ('BSDS500', '10', 'JPEG', 25.84, 0.741, 24.13),
+    ('BSDS500', '10', 'QGAC', 27.74, 0.802, 27.47),
+    ('BSDS500', '10', 'FBCNN-C (Ours)', 27.85, 0.799, 27.52),
+    ('BSDS500', '20', 'JPEG', 28.21, 0.827, 26.37),
+    ('BSDS500', '20', 'QGAC', 30.01, 0.869, 29.53),
+    ('BSDS500', '20', 'FBCNN-C (Ours)', 30.14, 0.867, 29.56),
+    ('BSDS500', '30', 'JPEG', 29.57, 0.865, 27.72),
+    ('BSDS500', '30', 'QGAC', 31.33, 0.898, 30.7),
+    ('BSDS500', '30', 'FBCNN-C (Ours)', 31.45, 0.897, 30.72),
+    ('BSDS500', '40', 'JPEG', 30.52, 0.887, 28.69),
+    ('BSDS500', '40', 'QGAC', 32.25, 0.915, 31.5),
+    ('BSDS500', '40', 'FBCNN-C (Ours)', 32.36, 0.913, 31.52),
+    ('ICB', '10', 'JPEG', 29.44, 0.757, 28.53),
+    ('ICB', '10', 'QGAC', 32.06, 0.816, 32.04),
+    ('ICB', '10', 'FBCNN-C (Ours)', 32.18, 0.815, 32.15),
+    ('ICB', '20', 'JPEG', 32.01, 0.806, 31.11),
+    ('ICB', '20', 'QGAC', 34.13, 0.843, 34.1),
+    ('ICB', '20', 'FBCNN-C (Ours)', 34.38, 0.844, 34.34),
+    ('ICB', '30', 'JPEG', 33.2, 0.831, 32.35),
+    ('ICB', '30', 'QGAC', 35.07, 0.857, 35.02),
+    ('ICB', '30', 'FBCNN-C (Ours)', 35.41, 0.857, 35.35),
+    ('ICB', '40', 'JPEG', 33.95, 0.84, 33.14),
+    ('ICB', '40', 'QGAC', 32.25, 0.915, 31.5),
+    ('ICB', '40', 'FBCNN-C (Ours)', 36.02, 0.866, 35.95),
 )  # fmt: skip

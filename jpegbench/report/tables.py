@@ -2,9 +2,7 @@
 
 Every function takes the DataFrame that :func:`jpegbench.evaluate.evaluate`
 returns (or :func:`jpegbench.evaluate.read_results` reads back) and returns a
-DataFrame of means; :func:`write_tables` writes them as CSV (numbers),
-Markdown and LaTeX (formatted the way the paper prints its cells:
-``PSNR|SSIM|PSNR-B``).
+DataFrame of means; :mod:`jpegbench.report.formatting` prints and writes them.
 
 Means are over images; a sample counts once per method. PSNR and PSNR-B are
 in dB, SSIM is unitless.
@@ -13,16 +11,21 @@ in dB, SSIM is unitless.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from jpegbench._fs import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
-from jpegbench.report.published import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED, TABLE3_GROUPS
+from jpegbench.report.published import (
+    PAPER_METHOD,
+    PAPER_METHOD_COLOR,
+    TABLE1_GRAY_SINGLE,
+    TABLE2_COLOR_SINGLE,
+    TABLE3_GRAY_DOUBLE_NONALIGNED,
+    TABLE3_GROUPS,
+)
 from jpegbench.synth.degrade import chain_kind, qf_order
 
 __all__ = [
@@ -33,10 +36,8 @@ __all__ = [
     "qf_source_table",
     "estimator_accuracy",
     "single_jpeg_table",
-    "compact_table",
-    "to_markdown",
-    "to_latex",
-    "write_tables",
+    "paper_tables",
+    "recipe_dataset",
 ]
 
 #: Methods in the order of the registry (:data:`jpegbench.models.METHODS`, the paper's columns first);
@@ -44,7 +45,6 @@ __all__ = [
 METHOD_ORDER = ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a", "qcn", "qcn-d", "qgcn", "qgcn-d", "ijcn", "ijcn-d")
 #: (results column, label) of the three metrics, in the paper's cell order.
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("psnrb", "PSNR-B"))
-_DECIMALS = {"PSNR": 2, "SSIM": 3, "PSNR-B": 2}
 _REQUIRED = ("sample_id", "method", "qf1", "qf2", "regime", "dominant_qf", "aligned", "psnr", "ssim", "psnrb")
 _PAPER_ORDER = {pair: (g, i) for g, (_, pairs) in enumerate(TABLE3_GROUPS) for i, pair in enumerate(pairs)}
 
@@ -56,6 +56,28 @@ def _check(results: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     if missing:
         raise ResultsError(f"results table lacks column(s) {', '.join(missing)}; is it a jpegbench results table?")
     return results
+
+
+def _metrics(metric: str | None) -> tuple[tuple[str, str], ...]:
+    metrics = METRICS if metric is None else tuple(x for x in METRICS if x[0] == metric)
+    if not metrics:
+        raise InputError(f"metric must be one of {[k for k, _ in METRICS]} or None, got {metric!r}")
+    return metrics
+
+
+def _of_color(results: pd.DataFrame, color: str | None) -> pd.DataFrame:
+    """The rows of one colour (``"gray"`` / ``"rgb"``), or all of them for None."""
+    if color is None:
+        return results
+    if color not in ("gray", "rgb"):
+        raise InputError(f"color must be 'gray', 'rgb' or None, got {color!r}")
+    if "color" not in results.columns:
+        raise ResultsError("results table lacks column color; is it a jpegbench results table?")
+    return results[results["color"].astype(str) == color]
+
+
+def _colors(results: pd.DataFrame) -> set[str]:
+    return set(results["color"].astype(str)) if "color" in results.columns else {"gray"}
 
 
 def _methods(results: pd.DataFrame) -> list[str]:
@@ -97,7 +119,7 @@ def _paper3() -> pd.DataFrame:
 
 
 def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False,
-           metric: str | None = None) -> pd.DataFrame:
+           metric: str | None = None, color: str | None = None) -> pd.DataFrame:
     """The FBCNN paper's Table 3: non-aligned double JPEG, means per QF pair and method.
 
     Only samples with exactly two compressions whose grids are shifted
@@ -119,6 +141,9 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
     metric : {"psnr", "ssim", "psnrb"}, optional
         Only this metric (one table per metric keeps many methods readable);
         default all three.
+    color : {"gray", "rgb"}, optional
+        Only the samples of this colour; default all. The paper's Table 3
+        is gray: colour samples (all of them ``"rgb"``) get no paper columns.
 
     Returns
     -------
@@ -131,11 +156,10 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
         / ``delta``, preceded by ``("n", "", "")``, the number of images.
         Empty (no rows) when the results hold no such samples.
     """
-    results = _check(results)
-    metrics = METRICS if metric is None else tuple(x for x in METRICS if x[0] == metric)
-    if not metrics:
-        raise InputError(f"metric must be one of {[k for k, _ in METRICS]} or None, got {metric!r}")
+    results = _of_color(_check(results), color)
+    metrics = _metrics(metric)
     d = _double_nonaligned(results)
+    paper = paper and "rgb" not in _colors(d)
     methods = _methods(d) if not d.empty else []
     pairs = sorted({(int(a), int(b)) for a, b in zip(d["qf1"], d["qf2"])}, key=_pair_key)
     index = pd.MultiIndex.from_tuples([(_group(*p), f"({p[0]},{p[1]})") for p in pairs], names=["group", "QF"])
@@ -312,30 +336,42 @@ def estimator_accuracy(results: pd.DataFrame, *, tolerance: int = 2) -> pd.DataF
     return out
 
 
-def single_jpeg_table(results: pd.DataFrame, *, paper: str | None = "auto") -> pd.DataFrame:
-    """Single JPEG: means per QF and method (the layout of the paper's Table 1).
+def single_jpeg_table(results: pd.DataFrame, *, paper: str | None = "auto", metric: str | None = None,
+                      color: str | None = None) -> pd.DataFrame:
+    """Single JPEG: means per QF and method (the layout of the paper's Tables 1 (gray) and 2 (colour)).
 
     Parameters
     ----------
     results : DataFrame
     paper : str or None, default "auto"
-        A Table 1 dataset (``"LIVE1"``, ``"Classic5"``, ``"BSDS500"``) whose
-        printed JPEG and FBCNN values to put next to ours, ``None`` for
-        none, or ``"auto"``: the dataset named in the corpus ``source``
-        column if every sample comes from one (e.g. ``LIVE1_gray``).
+        A dataset of the paper's table (Table 1 for gray samples:
+        ``"LIVE1"``, ``"Classic5"``, ``"BSDS500"``; Table 2 for colour:
+        ``"LIVE1"``, ``"BSDS500"``, ``"ICB"``) whose printed JPEG and FBCNN
+        values (FBCNN-C for colour) to put next to ours, ``None`` for none,
+        or ``"auto"``: the dataset named in the corpus ``source`` column if
+        every sample comes from one (e.g. ``LIVE1_color``).
+    metric : {"psnr", "ssim", "psnrb"}, optional
+        Only this metric; default all three.
+    color : {"gray", "rgb"}, optional
+        Only the samples of this colour; default all. Samples that are all
+        ``"rgb"`` are compared with Table 2, others with Table 1.
 
     Returns
     -------
     DataFrame
         Index ``QF``; columns ``("n", "", "")`` and ``(method, metric,
         value)`` as in :func:`table3`. Empty when there are no single JPEG samples.
+        ``attrs["paper_dataset"]`` and ``attrs["paper_table"]`` (1 or 2) say what the paper columns are.
     """
-    results = _check(results)
+    results = _of_color(_check(results), color)
+    metrics = _metrics(metric)
     d = results[(_n_jpeg(results) == 1)]
     if d.empty:
         return pd.DataFrame()
-    dataset = _paper_dataset(d) if paper == "auto" else paper
-    printed = pd.DataFrame(TABLE1_GRAY_SINGLE, columns=["group", "qf", "method", "psnr", "ssim", "psnrb"])
+    colour = _colors(d) == {"rgb"}
+    dataset = _paper_dataset(d, colour) if paper == "auto" else paper
+    records, names = (TABLE2_COLOR_SINGLE, PAPER_METHOD_COLOR) if colour else (TABLE1_GRAY_SINGLE, PAPER_METHOD)
+    printed = pd.DataFrame(records, columns=["group", "qf", "method", "psnr", "ssim", "psnrb"])
     if dataset is not None:
         if dataset not in set(printed["group"]):
             raise InputError(f"paper must be one of {sorted(set(printed['group']))}, None or 'auto', got {dataset!r}")
@@ -345,166 +381,70 @@ def single_jpeg_table(results: pd.DataFrame, *, paper: str | None = "auto") -> p
     counts = d.groupby("qf1")["sample_id"].nunique()
     cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): [int(counts.loc[q]) for q in qfs]}
     for m in _methods(d):
-        for key, label in METRICS:
+        for key, label in metrics:
             ours = [float(means.loc[(q, m), key]) if (q, m) in means.index else math.nan for q in qfs]
             cols[(m, label, "ours")] = ours
             if dataset is not None:
-                ref = [_lookup(printed, str(q), PAPER_METHOD.get(m), key) for q in qfs]
+                ref = [_lookup(printed, str(q), names.get(m), key) for q in qfs]
                 if not all(math.isnan(v) for v in ref):
                     cols[(m, label, "paper")] = ref
                     cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
     out = pd.DataFrame(cols, index=pd.Index(qfs, name="QF"))
     out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
     out.attrs["paper_dataset"] = dataset
+    out.attrs["paper_table"] = 2 if colour else 1
     return out
 
 
-def _paper_dataset(d: pd.DataFrame) -> str | None:
+def _paper_dataset(d: pd.DataFrame, colour: bool = False) -> str | None:
     if "source" not in d.columns:
         return None
     sources = {str(s).lower() for s in d["source"]}
-    for name in ("LIVE1", "Classic5", "BSDS500"):
+    for name in ("LIVE1", "BSDS500", "ICB") if colour else ("LIVE1", "Classic5", "BSDS500"):
         if sources and all(name.lower() in s for s in sources):
             return name
     return None
 
 
-# -- formatting ----------------------------------------------------------------
+def recipe_dataset(metas: Sequence[Mapping[str, Any]]) -> str:
+    """The paper's dataset every run's recipe reads (``LIVE1_color`` in its source path: ``"LIVE1"``), else ``"auto"``.
 
-
-def _fmt(v: object, label: str, signed: bool = False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        spec = f"{'+' if signed else ''}.{_DECIMALS.get(label, 2)}f"
-        return format(float(v), spec).replace("-", "−") if signed else format(float(v), spec)
-    return str(v)
-
-
-def compact_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Strings as the paper prints them: one ``PSNR|SSIM|PSNR-B`` cell per method and value.
-
-    Columns ``(method, metric, value)`` (from :func:`table3`,
-    :func:`single_jpeg_table`) become ``"<method> <value>"`` (``"fbcnn"``,
-    ``"fbcnn paper"``, ``"fbcnn Δ"``); other tables are formatted cell by
-    cell: QFs with one decimal, the columns listed in ``table.attrs["percent"]``
-    as percentages, other floats with three.
+    ``metas`` are the results files' metadata documents (``recipe``, ``corpus``): a corpus's
+    ``source`` column holds file names only, its recipe says which data set they are.
     """
-    if not isinstance(table, pd.DataFrame):
-        raise InputError(f"table must be a pandas DataFrame, got {type(table).__name__}")
-    if table.columns.nlevels == 3 and "metric" in (table.columns.names or []):
-        out: dict[str, list[str]] = {}
-        for method, metric, value in table.columns:
-            if method == "n":
-                out["n"] = [str(int(v)) for v in table[(method, metric, value)]]
-                continue
-            name = method if value == "ours" else f"{method} {'Δ' if value == 'delta' else value}"
-            cells = [_fmt(v, metric, signed=value == "delta") for v in table[(method, metric, value)]]
-            if name in out:
-                out[name] = [f"{a}|{b}" for a, b in zip(out[name], cells)]
-            else:
-                out[name] = cells
-        return pd.DataFrame(out, index=table.index)
-    out2 = {}
-    percent = set(table.attrs.get("percent", ()))
-    for c in table.columns:
-        col = table[c]
-        label = str(c)
-        if c in percent:
-            out2[label] = ["–" if pd.isna(v) else f"{100 * float(v):.0f}%" for v in col]
-        elif col.dtype == object or isinstance(col.dtype, pd.StringDtype):
-            out2[label] = [("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)) for v in col]
-        elif pd.api.types.is_integer_dtype(col) or pd.api.types.is_bool_dtype(col):
-            out2[label] = [str(v) for v in col]
-        else:
-            dec = 1 if ("predicted" in label or "QF" in label or label in ("estimate", "tables", "dominant_qf")) else 3
-            out2[label] = ["–" if pd.isna(v) else f"{float(v):.{dec}f}" for v in col]
-    return pd.DataFrame(out2, index=table.index)
+    found = set()
+    for meta in metas:
+        text = f"{meta.get('recipe') or ''} {meta.get('corpus') or ''}".lower()
+        names = {n for n in ("LIVE1", "Classic5", "BSDS500", "ICB") if n.lower() in text}
+        if len(names) != 1:
+            return "auto"
+        found |= names
+    return found.pop() if len(found) == 1 else "auto"
 
 
-def _index_frame(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    shown = compact_table(table)
-    names = [str(n) if n is not None else "" for n in shown.index.names]
-    idx = [list(map(str, k)) if isinstance(k, tuple) else [str(k)] for k in shown.index]
-    header = names + [str(c) for c in shown.columns]
-    rows = [i + list(map(str, r)) for i, r in zip(idx, shown.itertuples(index=False))]
-    return header, rows
+def paper_tables(results: pd.DataFrame, *, dataset: str | None = "auto") -> dict[str, pd.DataFrame]:
+    """The report's Tables 3 and 1/2: one per metric and colour, by file stem.
 
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of :func:`compact_table` (pipes in cells escaped)."""
-    header, rows = _index_frame(table)
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    align = ["---" if i < table.index.nlevels else "---:" for i in range(len(header))]
-    return "\n".join([line(header), "| " + " | ".join(align) + " |", *map(line, rows)]) + "\n"
-
-
-_TEX_ESCAPE = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-               "Δ": r"$\Delta$", "−": "$-$", "–": "--", "|": r"\,|\,", "<": "$<$", ">": "$>$"}  # fmt: skip
-
-
-def _tex(s: str) -> str:
-    return "".join(_TEX_ESCAPE.get(ch, ch) for ch in s)
-
-
-def to_latex(table: pd.DataFrame, *, caption: str | None = None) -> str:
-    """A ``booktabs`` LaTeX ``tabular`` of :func:`compact_table` (no jinja2 needed)."""
-    header, rows = _index_frame(table)
-    nidx = table.index.nlevels
-    spec = "l" * nidx + "r" * (len(header) - nidx)
-    lines = [r"\begin{table}[t]", r"\centering"] if caption else []
-    lines += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex(c) for c in r) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines += [rf"\caption{{{_tex(caption)}}}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
-
-
-def _flat_csv(table: pd.DataFrame) -> str:
-    t = table.copy()
-    if t.columns.nlevels > 1:
-        t.columns = [".".join(str(p) for p in c if str(p)) for c in t.columns]
-    return t.to_csv(lineterminator="\n")
-
-
-def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str]) -> dict[str, list[Path]]:
-    """Write each table as ``<name>.csv`` (numbers), ``<name>.md`` and ``<name>.tex`` (formatted).
-
-    Parameters
-    ----------
-    tables : mapping of str to DataFrame
-        File stem -> table; empty tables are skipped.
-    out_dir : path
-        Created if needed. Files are written atomically.
-
-    Returns
-    -------
-    dict of str to list of Path
-        The files written per table.
+    ``table3_<metric>`` and ``single_jpeg_<metric>`` for gray samples (also
+    for a results table without colour samples: they then say "no samples
+    of this kind"), ``table3_color_<metric>`` and ``table2_<metric>`` when
+    there are colour samples. One table per metric keeps many methods
+    readable. ``dataset`` is the paper's dataset for the single JPEG tables
+    (see :func:`single_jpeg_table`; :func:`recipe_dataset` finds it).
     """
-    if not isinstance(tables, Mapping):
-        raise InputError(f"tables must be a mapping of name to DataFrame, got {type(tables).__name__}")
-    out = Path(out_dir)
-    ensure_dir(out)
-    written: dict[str, list[Path]] = {}
-    for name, table in tables.items():
-        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-            raise InputError(f"table names must be plain file stems, got {name!r}")
-        if not isinstance(table, pd.DataFrame):
-            raise InputError(f"tables[{name!r}] must be a DataFrame, got {type(table).__name__}")
-        if table.empty:
-            continue
-        files = []
-        for suffix, text in ((".csv", _flat_csv(table)), (".md", to_markdown(table)), (".tex", to_latex(table))):
-            path = out / f"{name}{suffix}"
-            write_atomic(path, text.encode("utf-8"))
-            files.append(path)
-        written[name] = files
-    return written
+    df = _check(results)
+    colors = _colors(df)
+    # Gray tables for a results table without colour samples too (they say "no samples of this kind").
+    kinds = [("gray" if "rgb" in colors else None, "table3", "single_jpeg")] if colors != {"rgb"} else []
+    if "rgb" in colors:
+        kinds.append(("rgb", "table3_color", "table2"))
+    out = {}
+    for color, double, single in kinds:
+        for key, _ in METRICS:
+            out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
+        for key, _ in METRICS:
+            try:
+                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)
+            except InputError:  # a dataset of the other table (Classic5 has no colour Table 2 row)
+                out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color)
+    return out

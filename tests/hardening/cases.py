@@ -303,6 +303,7 @@ class ImageCase:
     decode: Outcome
     env: dict[str, str] = field(default_factory=dict)
     min_size_sensitive: bool = False  # refused by restore (8x8) / train (patch) / synth crop for its size
+    restore_error: str | None = None  # restore refuses what other decoding commands accept (e.g. 16-bit)
 
 
 NOT_JPEG = refused("not a JPEG file")
@@ -356,7 +357,9 @@ IMAGE_CASES: tuple[ImageCase, ...] = (
     ImageCase("png-la", "gray + alpha PNG", _png("la", _la),
               NOT_JPEG, ok("alpha dropped: gray")),
     ImageCase("png-16bit", "16-bit gray PNG", _png("gray16", _sixteen),
-              NOT_JPEG, ok("scaled to 8 bits: round(v / 257)")),
+              NOT_JPEG, ok("scaled to 8 bits: round(v / 257); refused by restore (it restores decoded 8-bit "
+                            "JPEGs): `more than 8 bits per sample is not supported`"),
+              restore_error="more than 8 bits per sample is not supported"),
     ImageCase("png-palette", "palette PNG", _png("palette", _palette),
               NOT_JPEG, ok("palette expanded to RGB")),
     ImageCase("png-bilevel", "1-bit PNG", _png("bilevel", _bilevel),

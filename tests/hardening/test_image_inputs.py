@@ -60,7 +60,7 @@ def test_inspect(case, tmp_path, monkeypatch, cli):
 def _restore_expectation(case: ImageCase) -> str | None:
     if case.min_size_sensitive:
         return MIN_SIZE_MESSAGES["restore"]
-    return case.decode.error
+    return case.restore_error or case.decode.error
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -38,7 +38,7 @@ def test_unknown_method_lists_valid_names():
     "kwargs",
     [
         {"estimator": "magic"},
-        {"color_policy": "luma"},
+        {"color_policy": "rgb"},
         {"tile": 100},
         {"device": "tpu"},
         {"weights": 3},

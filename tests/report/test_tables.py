@@ -20,7 +20,13 @@ from jpegbench.report import (
     to_markdown,
     write_tables,
 )
-from jpegbench.report.published import PAPER_METHOD, TABLE1_GRAY_SINGLE, TABLE3_GRAY_DOUBLE_NONALIGNED
+from jpegbench.report.published import (
+    PAPER_METHOD,
+    PAPER_METHOD_COLOR,
+    TABLE1_GRAY_SINGLE,
+    TABLE2_COLOR_SINGLE,
+    TABLE3_GRAY_DOUBLE_NONALIGNED,
+)
 
 from .conftest import GAIN, METHODS, SHARED
 
@@ -37,7 +43,7 @@ def test_paper_values_match_shared_reference():
         pytest.skip(f"{path} not present")
     ref = json.loads(path.read_text())
     for key, ours in (("table3_gray_double_nonaligned", TABLE3_GRAY_DOUBLE_NONALIGNED),
-                      ("table1_gray_single", TABLE1_GRAY_SINGLE)):
+                      ("table1_gray_single", TABLE1_GRAY_SINGLE), ("table2_color_single", TABLE2_COLOR_SINGLE)):
         rows = [(r["group"], r["qf"], r["method"], r["psnr"], r["ssim"], r["psnrb"]) for r in ref[key]["rows"]]
         assert list(ours) == rows
 
@@ -45,6 +51,7 @@ def test_paper_values_match_shared_reference():
 def test_paper_method_names_exist_in_table3():
     names = {r[2] for r in TABLE3_GRAY_DOUBLE_NONALIGNED}
     assert set(PAPER_METHOD.values()) <= names
+    assert set(PAPER_METHOD_COLOR.values()) <= {r[2] for r in TABLE2_COLOR_SINGLE}
 
 
 # -- table3 ----------------------------------------------------------------------

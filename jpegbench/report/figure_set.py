@@ -1,0 +1,152 @@
+"""Which figures a report shows, drawn from a results table and the sidecars next to it.
+
+:func:`make_figures` draws each figure of the report with
+:mod:`jpegbench.report.figures` and saves it; a figure whose data is
+missing (no sidecar, no corpus) is kept with a note saying why, so the
+report says what it lacks instead of silently leaving it out.
+:func:`realworld_figures` does the same for a real-world sidecar
+(:func:`jpegbench.evaluate.realworld`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jpegbench.errors import InputError
+from jpegbench.evaluate.sidecars import flexibility_path, read_examples
+
+__all__ = ["ReportFigure", "SkipFigure", "make_figures", "realworld_figures"]
+
+
+@dataclass
+class ReportFigure:
+    """One figure of the report: drawn (``png``) or missing with a ``note`` saying why."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes | None = None
+    note: str = ""
+
+
+def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, fig_dir: Path) -> list[ReportFigure]:
+    """Draw and save every figure; a figure whose data is missing is kept with a note instead."""
+    from jpegbench.report import figures as F
+
+    out: list[ReportFigure] = []
+
+    def add(name: str, title: str, caption: str, build) -> None:
+        item = ReportFigure(name, title, caption)
+        try:
+            fig = build()
+        except SkipFigure as why:
+            item.note = str(why)
+        except InputError as exc:
+            item.note = str(exc)
+        else:
+            if fig is None:
+                item.note = "not available"
+            else:
+                F.save_figure(fig, fig_dir, name)
+                item.png = (fig_dir / f"{name}.png").read_bytes()
+        out.append(item)
+
+    examples = next((e for e in map(read_examples, paths) if e is not None), None)
+    flex_file = next((flexibility_path(p) for p in paths if flexibility_path(p).is_file()), None)
+
+    def qf_heat():
+        return F.qf_heatmap_figure(df, method=next((m for m in ("fbcnn", "fbcnn-a") if m in set(df["method"])), "fbcnn"))
+
+    add("qf_heatmap", "Predicted QF over the (QF1, QF2) grid",
+        "Mean QF per cell for non-aligned double JPEG: the blind network's prediction (left, when a network was "
+        "run) and the dominant-QF estimator (right); each cell also gives the true dominant QF, min(QF1, QF2). "
+        "Where QF1 < QF2 the paper finds that FBCNN predicts QF2, the last compression, although the image is "
+        "dominated by the stronger QF1; FBCNN-D replaces the prediction with the estimate.", qf_heat)
+    add("psnr_gain", "PSNR gain over JPEG per method",
+        "Mean PSNR of each method minus that of the JPEG input (dB) per (QF1, QF2) cell, non-aligned double JPEG.",
+        lambda: F.psnr_gain_figure(df))
+
+    def mse():
+        if examples is not None and "mse_curves" in examples:
+            m = examples["meta"]
+            curves, result = F.curves_from_arrays(examples["mse_curves"], examples["mse_qfs"], m)
+            sid, q1, q2 = m["sample_id"], m["qf1"], m["qf2"]
+        else:
+            curves, result, sid, q1, q2 = _curves_from_corpus(df, corpus_dir)
+        return F.mse_curves_figure(curves, result, title=f"64 MSE curves of sample {sid} "
+                                   f"(QF1 {q1}, shift {_shift_text(df, sid)}, QF2 {q2}) with the estimate read off them")
+
+    add("mse_curves", "The 64 MSE curves of an example image",
+        "Mean squared error (8-bit units, log scale) between the JPEG image and its recompression at every QF, "
+        "one panel per position (dy, dx) of the 8x8 grid. Panel (0, 0) is the grid of the last compression "
+        "(blue mark: its QF); a dip on a shifted grid is the trace of an earlier compression (red frame and "
+        "mark: the estimator's reading).", mse)
+
+    def flex():
+        if flex_file is None:
+            raise SkipFigure("no flexibility data next to the results (it needs a model: `jpegbench demo` computes it; "
+                        f"or save jpegbench.evaluate.flexibility(...) as CSV to {flexibility_path(paths[0]).name})")
+        return F.flexibility_figure(pd.read_csv(flex_file))
+
+    add("flexibility", "Flexibility: PSNR against a manual QF",
+        "Each image restored with the QF set by hand instead of the predicted one: the paper's interactive "
+        "control. Triangles mark the network's own prediction, stars the true dominant QF.", flex)
+
+    def strip():
+        if examples is None or len(examples["crops"]) <= 2:
+            raise SkipFigure("no example crops stored with the results (evaluate with an output file writes them)")
+        return F.crop_strip_figure(examples)
+
+    add("crop_strip", "Before and after: one example crop",
+        "A crop of the example sample: the JPEG input, each method's output and the ground truth; titles give "
+        "the whole image's PSNR and the QF the method used.", strip)
+    return out
+
+
+class SkipFigure(Exception):
+    pass
+
+
+def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
+    """MSE curves of the example sample, computed from the corpus (a second or so: no model)."""
+    if corpus is None or not (corpus / "manifest.parquet").is_file():
+        raise SkipFigure("no MSE curves stored with the results, and the corpus is not available to compute them "
+                    "(pass corpus_dir / --corpus)")
+    from jpegbench.codec import read_image, to_gray
+    from jpegbench.errors import ImageReadError, ImageTooLargeError
+    from jpegbench.synth import read_manifest
+
+    manifest = read_manifest(corpus)
+    known = manifest[manifest["sample_id"].isin(set(df["sample_id"]))]
+    if known.empty:
+        raise SkipFigure(f"the corpus {corpus} holds none of the results' samples")
+    row = known.loc[(known["qf2"] - known["qf1"]).idxmax()]
+    from jpegbench.estimate import estimate_qf
+
+    try:
+        pixels = read_image(corpus / row["lq_path"])
+    except (ImageReadError, ImageTooLargeError) as exc:  # e.g. over --max-pixels: the figure, not the report
+        raise SkipFigure(f"cannot compute the MSE curves from the corpus: {exc}") from None
+    result = estimate_qf(to_gray(pixels))
+    return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
+
+
+def _shift_text(df: pd.DataFrame, sample_id: str) -> str:
+    rows = df[df["sample_id"] == sample_id]
+    return f"({int(rows['shift_dy'].iloc[0])}, {int(rows['shift_dx'].iloc[0])})" if not rows.empty else "?"
+
+
+def realworld_figures(realworld: dict[str, Any], fig_dir: Path) -> list[ReportFigure]:
+    """One figure per image of a real-world sidecar (:func:`jpegbench.evaluate.read_realworld`), saved in ``fig_dir``."""
+    from jpegbench.report import figures as F
+
+    out = []
+    for k, (image, crops) in enumerate(zip(realworld["meta"]["images"], realworld["crops"])):
+        name = f"realworld_{k}"
+        F.save_figure(F.realworld_figure(image, crops), fig_dir, name)
+        out.append(ReportFigure(name, str(image["name"]), "", png=(fig_dir / f"{name}.png").read_bytes()))
+    return out
