@@ -55,11 +55,9 @@ BOUNDS = ((np.log(0.2), np.log(3000.0)), (0.0, 3.5), (0.1, 3.0))
 # QF1 candidates stop this many QFs below the last QF: nearer, the last compression's own notch and what the
 # model leaves out (clipping, the decoder's integer IDCT) dominate the dips
 GAP = 7
-# AC frequencies grouped by their radial frequency (the weights see nothing else); the DC row comes last
-_GROUP_LOG_RHO, _GROUP_OF = np.unique(np.log(np.maximum(_RHO[1:], 1.0)), return_inverse=True)
-_GROUP_ORDER = np.argsort(_GROUP_OF, kind="stable") + 1
-_GROUP_STARTS = np.flatnonzero(np.r_[True, np.diff(_GROUP_OF[_GROUP_ORDER - 1]) != 0])
-_CACHE_SIZE = 48  # chains; a 100-QF matrix is 1.5 MB
+# the weights of a frequency depend on it only through its radial frequency: computed once per distinct one
+_GROUP_LOG_RHO, _GROUP_OF = np.unique(np.log(np.maximum(_RHO, 1.0)), return_inverse=True)
+_CACHE_SIZE = 32  # chains; a 100-QF matrix is 2.9 MB
 
 
 def _tables(qfs: Sequence[int]) -> np.ndarray:
@@ -92,20 +90,17 @@ def _cached_matrix(qfs: tuple[int, ...], chain: tuple[int, ...]) -> np.ndarray:
     for t in _tables(chain):
         t = t[:, None, None]
         y = t * np.round(y / t) + _NOISE
-    err = _requantization_error(y, _tables(qfs))
-    grouped = np.add.reduceat(err[_GROUP_ORDER], _GROUP_STARTS, axis=0)
-    m = np.concatenate([grouped.reshape(-1, len(qfs)), err[0, :1]], axis=0)
+    m = _requantization_error(y, _tables(qfs)).reshape(-1, len(qfs))
     m.setflags(write=False)
     return m
 
 
 def model_matrix(qfs: Sequence[int], chain: Sequence[int]) -> np.ndarray:
-    """Expected squared requantization errors of the content nodes, ``(n_groups * 56 + 1, len(qfs))``.
+    """Expected squared requantization errors of the content nodes, ``(64 * 56, len(qfs))``.
 
     Content quantized with the IJG tables of ``chain`` (first to last), decoder
     rounding added after each, requantized with the table of each of ``qfs``;
-    rows are (radial-frequency group, scale) pairs summed over the group's
-    frequencies, and the DC row. Read-only and cached: :func:`model_mse`
+    rows are (frequency, scale) pairs. Read-only and cached: :func:`model_mse`
     turns it into a curve.
     """
     return _cached_matrix(tuple(int(q) for q in qfs), tuple(int(q) for q in chain))
@@ -117,7 +112,10 @@ def model_weights(theta: np.ndarray) -> np.ndarray:
     mu = log_scale - slope * _GROUP_LOG_RHO
     w = np.exp(-0.5 * ((np.log(_SCALES)[None, :] - mu[:, None]) / spread) ** 2)
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-    return np.append(w.ravel() / 64.0, 1.0 / 64.0)  # the DC nodes do not depend on the scale
+    w = w[_GROUP_OF]
+    w[0] = 0.0
+    w[0, 0] = 1.0  # the DC nodes do not depend on the scale
+    return w.ravel() / 64.0
 
 
 def model_mse(matrix: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -193,10 +191,10 @@ def nelder_mead(
 
 def _fit_content(logs: np.ndarray, matrix: np.ndarray, fit: slice, floor: float) -> np.ndarray:
     """Least-squares content parameters ``(log scale, spectral slope, activity spread)`` on ``logs[fit]``."""
-    part, target = np.ascontiguousarray(matrix[:, fit]), logs[fit]
+    target = logs[fit]
 
     def cost(theta):
-        return float(np.sum((np.log(model_weights(theta) @ part + floor) - target) ** 2))
+        return float(np.sum((_model_log(matrix, theta, floor)[fit] - target) ** 2))
 
     grid = [(a, b, c) for a in np.log([2.0, 8.0, 30.0, 120.0, 500.0]) for b in (1.0, 1.5, 2.0) for c in (0.5, 1.0)]
     start = min(grid, key=cost)
