@@ -6,10 +6,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from jpegbench._fs import atomic_write_bytes
 from jpegbench._progress import progress_bar
@@ -17,6 +16,9 @@ from jpegbench.codec import list_images, qf_from_qtables, read_header, read_imag
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.api import ESTIMATORS, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE, mse_curves_batch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["EstimateRun", "estimate_inputs", "corpus_accuracy"]
 
@@ -35,11 +37,11 @@ class EstimateRun:
 
 def _expand(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, dict[str, Any]]]:
     """(path, ground truth) pairs: a corpus directory contributes its manifest's lq files."""
-    from jpegbench.synth import read_manifest
-
     items: list[tuple[Path, dict[str, Any]]] = []
     for inp in map(Path, inputs):
         if inp.is_dir() and (inp / "manifest.parquet").exists():
+            from jpegbench.synth import read_manifest
+
             manifest = read_manifest(inp)
             for row in manifest.to_dict("records"):
                 items.append((inp / row["lq_path"], {k: row[k] for k in _TRUTH if k in row}))
@@ -85,6 +87,8 @@ def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tupl
     """Second half of :func:`_estimate_one`: read the curves with the estimator and make the row."""
     if prepared[0] == "skip":
         return prepared
+    import pandas as pd
+
     path, truth, shape, tables, curves, seconds = prepared[1]
     estimator, backend = opts["estimator"], opts["backend"]
     t0 = time.perf_counter()
@@ -117,6 +121,8 @@ def _estimate_local(items: list[tuple[Path, dict[str, Any]]], opts: dict[str, An
 
     with ThreadPoolExecutor(1, thread_name_prefix="jpegbench-curves") as pool:
         ahead = [pool.submit(_read_curves, path, truth, opts) for path, truth in items[:1]]
+        import pandas  # noqa: F401  (the rows need it: imported while the first curves compute)
+
         try:
             for i in range(len(items)):
                 prepared = ahead.pop(0).result()
@@ -239,6 +245,8 @@ def estimate_inputs(
             rows.append(value)
             if mse is not None:
                 curves[value["path"]] = mse
+    import pandas as pd
+
     table = pd.DataFrame(rows)
     accuracy = corpus_accuracy(table) if len(table) and "true_dominant_qf" in table else None
     return EstimateRun(table, skipped, accuracy, curves)
@@ -254,6 +262,8 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     :func:`jpegbench.synth.chain_kind`. Rows without a manifest truth (loose
     images estimated in the same run) are left out.
     """
+    import pandas as pd
+
     from jpegbench.synth.degrade import chain_kind, double_jpeg_class
 
     t = table[table["true_qf2"].notna()]
