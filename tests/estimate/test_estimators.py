@@ -273,3 +273,25 @@ def test_estimate_file_gray_and_colour(tmp_path, crop):
     (tmp_path / "not.jpg").write_bytes(b"hello")
     with pytest.raises(ImageReadError):
         estimate_file(tmp_path / "not.jpg")
+
+
+def test_nelder_mead_takes_scipys_steps():
+    # _lattice.nelder_mead transcribes scipy.optimize.minimize(method="Nelder-Mead", bounds=...) so that the
+    # estimator needs no scipy.optimize import: same iterates, so the same result to the last bit.
+    from scipy.optimize import minimize
+
+    from jpegbench.estimate._lattice import BOUNDS, nelder_mead
+
+    rng = np.random.default_rng(3)
+    bounds = BOUNDS + ((0.0, 1.0),)
+    for _ in range(40):
+        c = rng.normal(size=4)
+
+        def f(x, c=c):
+            return float(np.sum((x - c) ** 2) + np.sin(3 * x[0]) * x[1] + 5 * (x[2] - x[3]) ** 2)
+
+        x0 = np.array([rng.uniform(lo, hi) for lo, hi in bounds])
+        ref = minimize(f, x0, method="Nelder-Mead", bounds=bounds, options={"xatol": 1e-3, "fatol": 1e-7,
+                                                                            "maxiter": 600})  # fmt: skip
+        x, fun = nelder_mead(f, x0, bounds, xatol=1e-3, fatol=1e-7, maxiter=600)
+        assert np.array_equal(x, ref.x) and fun == ref.fun

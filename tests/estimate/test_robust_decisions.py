@@ -8,8 +8,9 @@ scikit-image photographs (CC0 / public domain), single, aligned and
 non-aligned double JPEGs at QFs drawn in 5..95 with a fixed seed, so every
 branch of the estimator (steps 1-4, the codec model of step 3b) is taken.
 Decisions (verdict, last / dominant / first QF, shift) must be equal;
-confidence and the scores behind it equal to 1e-6 (the optimisations
-reorder floating-point sums, which moves them by about 1e-12).
+confidence and the scores behind it equal to 1e-6 (the table was written
+with OpenBLAS on its default two threads, the estimator now pins it to one,
+which can move the last bits of a sum).
 """
 
 from __future__ import annotations
