@@ -35,7 +35,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SEED = 2015
 QF2S = (80, 90)
 QF1S = tuple(range(60, 96, 5))
-IMAGES_PER_CELL = 6
+IMAGES_PER_CELL = 10
 CROP = 256
 FLOOR = {"aligned": 90.0, "nonaligned": 90.0}  # within 2, QF1 <= QF2 - 10, per QF2
 
