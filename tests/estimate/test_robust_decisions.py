@@ -80,7 +80,6 @@ def _same(a: str, b: object) -> bool:
     return (math.isinf(x) and x == y) or abs(x - y) <= 1e-6
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_robust_outputs_equal_the_committed_table():
     with open(TABLE, newline="") as f:
         expected = list(csv.DictReader(f))
