@@ -234,7 +234,10 @@ def calibrate(data: Path, cache: Path, step: int = 1) -> dict:
     print(f"  step 1 and 4 constants: {_derived} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     z, prom, frac = [], [], []
     # scores are memoised by the estimator's source, the chain's curves and the constants they depend on
-    source = hashlib.sha256(inspect.getsource(sys.modules[robust_estimate.__module__]).encode()).hexdigest()
+    from jpegbench.estimate import _lattice  # step 3b lives there
+
+    code = inspect.getsource(sys.modules[robust_estimate.__module__]) + inspect.getsource(_lattice)
+    source = hashlib.sha256(code.encode()).hexdigest()
     for n, (c, s) in enumerate(zip(curves, specs)):
         key = hashlib.sha256(json.dumps([source, _curve_key(paths[n], s), _derived],
                                         sort_keys=True).encode()).hexdigest()  # fmt: skip

@@ -25,16 +25,22 @@ groups so that memory stays bounded whatever the image size.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import os
+import sys
 
 import numpy as np
-import torch
 
 from jpegbench.codec import ijg_qtable
 from jpegbench.errors import InputError
-from jpegbench._device import pick_device
 from jpegbench.estimate._ckernel import c_sse, check_kernel, load
-from jpegbench.estimate._islow import fdct_islow, idct_islow_unlimited, range_limit
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported only where it runs (CUDA, or a CPU install without the C kernel): on CPU with the
+# kernel, importing it would cost a command line more than the curves of a few images.
 
 __all__ = ["fast_sse", "implementation", "resolve_device"]
 
@@ -45,7 +51,28 @@ _KEY_QFS = (10, 30, 50, 70, 90)  # QFs whose sparsity orders the blocks of a gro
 
 def resolve_device(device: object) -> torch.device:
     """``None`` -> CPU (the C kernel is the fast path there); otherwise a checked CPU or CUDA device."""
+    from jpegbench._device import pick_device
+
     return pick_device(device, default="cpu", kinds=("cpu", "cuda"))  # type: ignore[arg-type]
+
+
+def _is_plain_cpu(device: object) -> bool:
+    """``None`` or ``"cpu"``: the CPU, known without importing torch."""
+    return device is None or (isinstance(device, str) and device == "cpu")
+
+
+def default_threads() -> int:
+    """Threads of the C kernel: torch's intra-op setting when torch is loaded, else what torch would pick.
+
+    That is ``$OMP_NUM_THREADS`` when it is a positive integer, otherwise
+    the CPUs this process may run on.
+    """
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _qtables(qfs: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -57,6 +84,8 @@ class _Tables:
     """Per-QF constants on the device (natural order)."""
 
     def __init__(self, qfs: np.ndarray, dev: torch.device):
+        import torch
+
         q = _qtables(qfs)
         self.q = torch.tensor(q, dtype=torch.float64, device=dev)
         self.inv_eight_q = torch.tensor(1.0 / (8.0 * q), dtype=torch.float64, device=dev)
@@ -82,20 +111,23 @@ def fast_sse(
     :func:`jpegbench.estimate.curves.crop_geometry`. ``kernel``: ``"auto"``
     (the C kernel on CPU when built), ``"c"`` or ``"torch"``.
     """
-    dev = resolve_device(device)
-    chunk = int(chunk_blocks) if chunk_blocks is not None else _DEFAULT_CHUNK[dev.type]
+    dev_type = "cpu" if _is_plain_cpu(device) else resolve_device(device).type
+    chunk = int(chunk_blocks) if chunk_blocks is not None else _DEFAULT_CHUNK[dev_type]
     if chunk < 1:
         raise InputError(f"chunk_blocks must be a positive integer, got {chunk_blocks!r}")
     bad_threads = isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
     if num_threads is not None and bad_threads:
         raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
-    lib = _pick_kernel(kernel, dev)
+    lib = _pick_kernel(kernel, device)
     if lib is not None:
         # The kernel scales with cores (crops split over threads, GIL released); follow torch's
         # thread setting (OMP_NUM_THREADS, torch.set_num_threads) unless told otherwise.
-        threads = num_threads if num_threads is not None else torch.get_num_threads()
+        threads = num_threads if num_threads is not None else default_threads()
         q = _qtables(qfs).astype(np.int32)
         return [c_sse(lib, g, q, list(crops), threads=threads) for g in grays]
+    import torch
+
+    dev = resolve_device(device)
     tables = _Tables(qfs, dev)
     n_crops = len(crops)
     sse = torch.zeros(len(grays) * n_crops, qfs.size, dtype=torch.float64, device=dev)
@@ -116,11 +148,11 @@ def fast_sse(
 
 def implementation(device: object = None, kernel: str = "auto") -> str:
     """Which implementation :func:`fast_sse` uses for ``device``: ``"c"`` or ``"torch"``."""
-    return "c" if _pick_kernel(kernel, resolve_device(device)) is not None else "torch"
+    return "c" if _pick_kernel(kernel, device) is not None else "torch"
 
 
-def _pick_kernel(kernel: str, dev: torch.device):
-    if dev.type == "cpu":
+def _pick_kernel(kernel: str, device: object):
+    if _is_plain_cpu(device) or resolve_device(device).type == "cpu":
         return load(kernel)  # validates kernel
     if check_kernel(kernel) == "c":
         raise InputError("the C kernel runs on CPU only")
@@ -157,6 +189,10 @@ def _groups(
 def _process_group(
     blocks: np.ndarray, seg: np.ndarray, tb: _Tables, chunk: int, sse: torch.Tensor, dev: torch.device
 ) -> None:
+    import torch
+
+    from jpegbench.estimate._islow import fdct_islow
+
     samples = torch.from_numpy(blocks).to(dev)
     t = fdct_islow(samples.to(torch.int32) - 128).reshape(-1, 64).to(torch.float32)
     x = samples.reshape(-1, 64).to(torch.int32)
@@ -180,6 +216,10 @@ def _exact_sq_err(coef: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     plain clip unless some sample is far enough out of range for libjpeg's
     table to wrap.
     """
+    import torch
+
+    from jpegbench.estimate._islow import idct_islow_unlimited, range_limit
+
     rows = idct_islow_unlimited(coef)
     lo, hi = torch.aminmax(rows)
     if lo < -384 or hi > 639:  # beyond -512..511 around 128: the table's wrap-around
@@ -193,6 +233,8 @@ def _exact_sq_err(coef: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def _process_chunk(
     t: torch.Tensor, x: torch.Tensor, abs_t: torch.Tensor, segs: torch.Tensor, tb: _Tables, sse: torch.Tensor
 ) -> None:
+    import torch
+
     n = t.shape[0]
     n_qf = tb.q.shape[0]
     # ac_live[j]: some AC coefficient of some block of the chunk survives quantization at QF j

@@ -6,17 +6,19 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from jpegbench._fs import atomic_write_bytes
 from jpegbench._progress import progress_bar
 from jpegbench.codec import list_images, qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.api import ESTIMATORS, estimate_qf
-from jpegbench.estimate.curves import MIN_SIZE
+from jpegbench.estimate.curves import MIN_SIZE, mse_curves_batch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["EstimateRun", "estimate_inputs", "corpus_accuracy"]
 
@@ -35,11 +37,11 @@ class EstimateRun:
 
 def _expand(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, dict[str, Any]]]:
     """(path, ground truth) pairs: a corpus directory contributes its manifest's lq files."""
-    from jpegbench.synth import read_manifest
-
     items: list[tuple[Path, dict[str, Any]]] = []
     for inp in map(Path, inputs):
         if inp.is_dir() and (inp / "manifest.parquet").exists():
+            from jpegbench.synth import read_manifest
+
             manifest = read_manifest(inp)
             for row in manifest.to_dict("records"):
                 items.append((inp / row["lq_path"], {k: row[k] for k in _TRUTH if k in row}))
@@ -60,7 +62,11 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
     Dask worker's own working directory is not the client's); the row keeps
     ``path`` as given.
     """
-    estimator, backend = opts["estimator"], opts["backend"]
+    return _read_estimate(_read_curves(path, truth, opts), opts)
+
+
+def _read_curves(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
+    """First half of :func:`_estimate_one`: decode, read the tables, compute the curves (``("curves", ...)``)."""
     base = opts.get("base")
     src = path if base is None or path.is_absolute() else Path(base) / path
     try:
@@ -70,12 +76,26 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
             tables = qf_from_qtables(read_header(src).component_qtables())
         kw = {"luma": "bt601-full"} if pixels.ndim == 3 else {}
         t0 = time.perf_counter()
-        r = estimate_qf(pixels, estimator=estimator, backend=backend, device=opts["device"], **kw)
+        curves = mse_curves_batch([pixels], backend=opts["backend"], device=opts["device"], **kw)[0]
         seconds = time.perf_counter() - t0
     except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
         return "skip", (str(path), str(exc).removeprefix(f"{src}: ")), None
+    return "curves", (path, truth, pixels.shape, tables, curves, seconds), None
+
+
+def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
+    """Second half of :func:`_estimate_one`: read the curves with the estimator and make the row."""
+    if prepared[0] == "skip":
+        return prepared
+    import pandas as pd
+
+    path, truth, shape, tables, curves, seconds = prepared[1]
+    estimator, backend = opts["estimator"], opts["backend"]
+    t0 = time.perf_counter()
+    r = estimate_qf(None, estimator=estimator, curves=curves)
+    seconds += time.perf_counter() - t0  # the work of this image, whichever thread did it
     row = {
-        "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
+        "path": str(path), "width": shape[1], "height": shape[0], "estimator": estimator,
         "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
         "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
         "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
@@ -85,6 +105,35 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
     row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
     curves = np.asarray(r.curves.mse, dtype=np.float32) if opts["save_curves"] and r.curves is not None else None
     return "row", row, curves
+
+
+def _estimate_local(items: list[tuple[Path, dict[str, Any]]], opts: dict[str, Any], bar: Any):
+    """:func:`_estimate_one` of every item in this process, in input order, as a two-stage pipeline.
+
+    A helper thread decodes the next image and computes its curves (the C
+    kernel releases the GIL and runs on its own threads) while this thread
+    reads the current one's curves with the estimator, so the estimator's
+    time hides behind the curves'. Each row is what :func:`_estimate_one`
+    gives; only ``seconds`` (the image's own work, summed over both stages)
+    is measured differently.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="jpegbench-curves") as pool:
+        ahead = [pool.submit(_read_curves, path, truth, opts) for path, truth in items[:1]]
+        import pandas  # noqa: F401  (the rows need it: imported while the first curves compute)
+
+        try:
+            for i in range(len(items)):
+                prepared = ahead.pop(0).result()
+                if i + 1 < len(items):
+                    ahead.append(pool.submit(_read_curves, *items[i + 1], opts))
+                out = _read_estimate(prepared, opts)
+                bar.update(1)
+                yield out
+        finally:
+            for f in ahead:
+                f.cancel()
 
 
 def _estimate_batch(items: list[tuple[Path, dict[str, Any]]], opts: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -181,11 +230,11 @@ def estimate_inputs(
     items = _expand(inputs)
     opts = {"estimator": estimator, "backend": backend, "device": device, "max_pixels": max_pixels,
             "save_curves": save_curves}  # fmt: skip
-    bar = progress_bar(items if scheduler is None else None, progress=progress, total=len(items),
-                       desc=f"estimate ({estimator})", unit="img", leave=False)
+    bar = progress_bar(None, progress=progress, total=len(items), desc=f"estimate ({estimator})", unit="img",
+                       leave=False)  # fmt: skip
     with bar:
         if scheduler is None:
-            results = (_estimate_one(path, truth, opts) for path, truth in bar)
+            results = _estimate_local(items, opts, bar)
         else:
             results = _estimate_cluster(items, opts, scheduler, bar)
         rows, skipped, curves = [], [], {}
@@ -196,6 +245,8 @@ def estimate_inputs(
             rows.append(value)
             if mse is not None:
                 curves[value["path"]] = mse
+    import pandas as pd
+
     table = pd.DataFrame(rows)
     accuracy = corpus_accuracy(table) if len(table) and "true_dominant_qf" in table else None
     return EstimateRun(table, skipped, accuracy, curves)
@@ -211,6 +262,8 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     :func:`jpegbench.synth.chain_kind`. Rows without a manifest truth (loose
     images estimated in the same run) are left out.
     """
+    import pandas as pd
+
     from jpegbench.synth.degrade import chain_kind, double_jpeg_class
 
     t = table[table["true_qf2"].notna()]

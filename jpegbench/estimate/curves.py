@@ -301,8 +301,10 @@ def mse_curves(
     num_threads : int, optional
         Fast backend on CPU only. With the C kernel: threads that share the
         shifts of each image (the kernel releases the GIL); default
-        ``torch.get_num_threads()`` (all cores unless ``OMP_NUM_THREADS`` or
-        ``torch.set_num_threads`` says otherwise). With the torch
+        ``torch.get_num_threads()`` when torch is loaded (all cores unless
+        ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` says otherwise),
+        else the same rule without importing torch (``OMP_NUM_THREADS``,
+        else the CPUs this process may use). With the torch
         implementation: torch intra-op threads for this call, default 1
         (its many small ops lose more to thread hand-offs than they gain;
         the previous setting is restored afterwards).

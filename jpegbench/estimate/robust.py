@@ -110,8 +110,12 @@ some single / aligned QF1 > QF2 chains of this set; with the derived ones the
 benchmark's robust accuracy on LIVE1 drops from 100 % to 98.1 % (52 of 53) in
 the aligned and the non-aligned QF1 < QF2 regimes, other regimes unchanged.) The model's expectations are taken on
 fixed nodes (stratified quantiles, one seeded draw of rounding noise), so the
-estimator is deterministic. Cost: step 3b adds about 0.3-0.7 s per image on
-one core.
+estimator is deterministic. Cost: step 3b (:mod:`._lattice`, which says how
+it is made cheap) is nearly all of it, about 0.2-0.3 s of CPU per image
+whatever its size, a third of the curves of a 768 x 512 image on one thread
+(BENCHMARKS.md); its results equal those of the direct computation bit for
+bit at one BLAS thread (OpenBLAS's matrix-vector sums depend on its thread
+count, so before it was pinned to one the results could too).
 ``confidence`` is a logistic of the winning score's margin over its
 threshold, in units of 15 % (z) or 30 % (prominence, lattice fraction) of the
 threshold (0.5 at the threshold), multiplied by one minus that of the tests
@@ -122,8 +126,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jpegbench.codec import ijg_qtable
 from jpegbench.errors import InputError
+from jpegbench.estimate._lattice import lattice_test
 from jpegbench.estimate.curves import MSECurves
 from jpegbench.estimate.result import QFEstimateResult
 
@@ -301,7 +305,7 @@ def robust_estimate(
     lattice = None
     if i_deep == i_last and lattice_fraction <= 1:
         extra = () if i_aligned is None else (int(np.searchsorted(qfs, aligned_qf)),)
-        lattice = _lattice_test(logs[0, 0], qfs, i_last, floor, int(lattice_min_qf), extra)
+        lattice = lattice_test(logs[0, 0], qfs, i_last, floor, int(lattice_min_qf), extra)
     l_margin = -np.inf
     if lattice is not None:
         i_lat, fraction, theta = lattice
@@ -402,155 +406,6 @@ def _shelf_end(x: np.ndarray, i: int, tolerance: float) -> int:
     while j + 1 < x.size and x[j + 1] <= limit:
         j += 1
     return j
-
-
-# --- step 3b: an aligned first compression as a lattice coincidence the last compression cannot explain ---
-
-# Content model: per frequency, a log-normal scale mixture of Laplacians (a natural-image prior: block
-# activity varies over a decade or more, amplitude falls as a power of the radial frequency). Expectations
-# are taken on fixed nodes: stratified |Laplace| quantiles at a log grid of scales, with a fixed draw of
-# decoder rounding noise (uniform +-0.5 per pixel is ~N(0, 1/12) per orthonormal DCT coefficient).
-_LAT_SCALES = np.geomspace(0.2, 3000.0, 56)
-_LAT_NODES = 32
-_LAT_UNIT = -np.log1p(-(np.arange(_LAT_NODES) + 0.5) / _LAT_NODES)
-_LAT_DC = np.linspace(-1000.0, 1000.0, _LAT_NODES)
-_LAT_NOISE = np.sqrt(1.0 / 12.0) * np.random.default_rng(20210).standard_normal((64, _LAT_SCALES.size, _LAT_NODES))
-_LAT_RHO = np.sqrt(np.add.outer(np.arange(8) ** 2, np.arange(8) ** 2)).ravel()
-_LAT_BOUNDS = ((np.log(0.2), np.log(3000.0)), (0.0, 3.5), (0.1, 3.0))
-# QF1 candidates stop this many QFs below the last QF: nearer, the last compression's own notch and what the
-# model leaves out (clipping, the decoder's integer IDCT) dominate the dips
-_LAT_GAP = 7
-
-
-def _lattice_tables(qfs: np.ndarray) -> np.ndarray:
-    return np.array([ijg_qtable(int(q)).astype(np.float64).ravel() for q in qfs])
-
-
-def _model_error(tables: np.ndarray, chain: list[np.ndarray]) -> np.ndarray:
-    """``E[f, k, j]``: mean squared error of requantizing with ``tables[j]`` content of scale k after ``chain``."""
-    y = _LAT_SCALES[None, :, None] * _LAT_UNIT[None, None, :] * np.ones((64, 1, 1))
-    y[0] = _LAT_DC
-    for t in chain:
-        t = t[:, None, None]
-        y = t * np.round(y / t) + _LAT_NOISE
-    out = np.empty((64, _LAT_SCALES.size, len(tables)))
-    for j, t in enumerate(tables):
-        t = t[:, None, None]
-        out[:, :, j] = np.mean((t * np.round(y / t) - y) ** 2, axis=2)
-    return out
-
-
-def _model_weights(theta: np.ndarray) -> np.ndarray:
-    """``(64 * n_scales,)`` weights of the content ``theta = (log scale, spectral slope, activity spread)``."""
-    log_scale, slope, spread = theta
-    mu = log_scale - slope * np.log(np.maximum(_LAT_RHO, 1.0))
-    w = np.exp(-0.5 * ((np.log(_LAT_SCALES)[None, :] - mu[:, None]) / spread) ** 2)
-    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-    w[0] = 0.0
-    w[0, 0] = 1.0  # the DC nodes do not depend on the scale
-    return w.ravel() / 64.0
-
-
-def _model_mse(err: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Recompression MSE per QF of the content ``theta`` (``err`` from :func:`_model_error`)."""
-    return _model_weights(theta) @ err.reshape(-1, err.shape[-1])
-
-
-def _model_log(err: np.ndarray, theta: np.ndarray, floor: float) -> np.ndarray:
-    return np.log(_model_mse(err, theta) + floor)
-
-
-def _fit_content(logs: np.ndarray, err: np.ndarray, fit: slice, floor: float, start=None) -> np.ndarray:
-    """Least-squares content parameters ``(log scale, spectral slope, activity spread)`` on ``logs[fit]``."""
-    from scipy.optimize import minimize
-
-    def cost(theta):
-        return float(np.sum((_model_log(err, theta, floor)[fit] - logs[fit]) ** 2))
-
-    if start is None:
-        grid = [(a, b, c) for a in np.log([2.0, 8.0, 30.0, 120.0, 500.0]) for b in (1.0, 1.5, 2.0)
-                for c in (0.5, 1.0)]  # fmt: skip
-        start = min(grid, key=cost)
-    res = minimize(cost, np.asarray(start, dtype=np.float64), method="Nelder-Mead", bounds=_LAT_BOUNDS,
-                   options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 300})  # fmt: skip
-    return res.x
-
-
-def _second_difference(x: np.ndarray, width: int = 2) -> np.ndarray:
-    """``(x[i + w] - 2 x[i] + x[i - w]) / w``: a dip relative to the line through its neighbours; NaN at the ends."""
-    out = np.full(x.shape, np.nan)
-    out[width:-width] = (x[2 * width :] - 2 * x[width:-width] + x[: -2 * width]) / width
-    return out
-
-
-def _lattice_test(logs: np.ndarray, qfs: np.ndarray, i_last: int, floor: float, min_qf: int, extra: tuple = ()):
-    """Share of the content an aligned first compression explains, against a codec model (step 3b); None if untestable.
-
-    Returns ``(i_first, fraction, theta)``: the index of the QF1 hypothesis that best explains the
-    aligned curve's dips, the fraction of the content (0: single, 1: all of it) that the MSE-domain
-    mixture of the single and double models fitted to the aligned curve gives to the double one,
-    and the content parameters of that fit.
-    """
-    q_last = int(qfs[i_last])
-    n = i_last + 1
-    win = np.flatnonzero((qfs[:n] >= min_qf) & (qfs[:n] <= q_last - _LAT_GAP))
-    win = win[(win >= 2) & (win <= n - 3)]  # where the second difference exists
-    if win.size < 3 or n < 10:
-        return None
-    tables = _lattice_tables(qfs[:n])
-    last = tables[i_last]
-    obs = logs[:n]
-    fit = slice(2, n - 3)
-    single = _model_error(tables, [last])
-    theta = _fit_content(obs, single, fit, floor)
-    single_dips = _second_difference(_model_log(single, theta, floor))
-    resid = _second_difference(obs) - single_dips
-    doubles: dict = {}
-
-    def score(i):
-        # dips the last compression leaves unexplained, projected on those a first compression at i adds
-        if i not in doubles:
-            doubles[i] = _model_error(tables, [tables[i], last])
-        d = _second_difference(_model_log(doubles[i], theta, floor)) - single_dips
-        d, r = np.nan_to_num(d[win]), np.nan_to_num(resid[win])
-        return float(r @ d) / max(float(np.sqrt(d @ d)), 1e-12)
-
-    peaks = [i for i in win if resid[i] >= resid[i - 1] and resid[i] >= resid[i + 1]]
-    peaks = sorted(peaks, key=lambda i: -resid[i])[:3] + [i for i in extra if i in win]
-    if not peaks:
-        return None
-    scores = {i: score(i) for i in peaks}
-    best = max(scores, key=scores.get)
-    for i in (best - 1, best + 1):  # the unexplained dip can sit one QF off the hypothesis that explains it
-        if i in win and i not in scores:
-            scores[i] = score(i)
-    best = max(scores, key=scores.get)
-    # a dip the prominence rule found is a rival hypothesis: the double model that fits the curve better wins
-    rivals = {best} | {i for i in extra if i in win}
-    fits = {i: _fit_mixture(obs, single, doubles[i], fit, floor, theta) for i in rivals}
-    best = min(fits, key=lambda i: fits[i][2])
-    theta_mix, fraction, _ = fits[best]
-    return best, fraction, theta_mix
-
-
-def _fit_mixture(logs, single, double, fit, floor, theta) -> tuple[np.ndarray, float, float]:
-    """Least-squares ``(theta, a, cost)`` of ``log((1 - a) mse_single + a mse_double + floor)`` on ``logs[fit]``.
-
-    ``a`` is the fraction of the content whose coefficients a first compression left on its lattice.
-    """
-    from scipy.optimize import minimize
-
-    both = np.concatenate([single[..., fit], double[..., fit]], axis=-1).reshape(-1, 2 * len(logs[fit]))
-    target = logs[fit]
-
-    def cost(p):
-        s_, d_ = np.split(_model_weights(p[:3]) @ both, 2)
-        return float(np.sum((np.log((1 - p[3]) * s_ + p[3] * d_ + floor) - target) ** 2))
-
-    fits = [minimize(cost, np.r_[theta, a0], method="Nelder-Mead", bounds=_LAT_BOUNDS + ((0.0, 1.0),),
-                     options={"xatol": 1e-3, "fatol": 1e-7, "maxiter": 600}) for a0 in (0.2, 0.8)]  # fmt: skip
-    best = min(fits, key=lambda r: r.fun)
-    return best.x[:3], float(best.x[3]), float(best.fun)
 
 
 def _checked(curves: MSECurves) -> tuple[np.ndarray, np.ndarray]:

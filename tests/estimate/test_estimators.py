@@ -19,14 +19,8 @@ from jpegbench.estimate import (
     robust_estimate,
 )
 from jpegbench.estimate.paper import first_local_minimum
-from jpegbench.estimate.robust import (
-    _lattice_tables,
-    _lattice_test,
-    _model_error,
-    _model_mse,
-    median_polish,
-    minima_prominence,
-)
+from jpegbench.estimate._lattice import lattice_test, model_matrix, model_mse
+from jpegbench.estimate.robust import median_polish, minima_prominence
 
 QFS = np.arange(1, 101)
 
@@ -185,22 +179,21 @@ def test_lattice_test_recovers_the_model_it_is_built_on():
     # Round trip: curves made by the codec model itself, a mixture of a single JPEG at 60 and a double
     # 50 -> 60 with weight w, give back QF1 = 50 (within one QF), the weight and the content.
     qfs = np.arange(1, 101)
-    tables = _lattice_tables(qfs)
     theta = np.array([np.log(30.0), 1.5, 0.8])
-    single = _model_mse(_model_error(tables, [tables[59]]), theta)
-    double = _model_mse(_model_error(tables, [tables[49], tables[59]]), theta)
+    single = model_mse(model_matrix(qfs, [60]), theta)
+    double = model_mse(model_matrix(qfs, [50, 60]), theta)
     for w in (0.0, 0.3, 0.8, 1.0):
-        i, fraction, fitted = _lattice_test(np.log((1 - w) * single + w * double + 1 / 12), qfs, 59, 1 / 12, 8)
+        i, fraction, fitted = lattice_test(np.log((1 - w) * single + w * double + 1 / 12), qfs, 59, 1 / 12, 8)
         assert fraction == pytest.approx(w, abs=0.05)
         assert np.allclose(fitted, theta, atol=0.1)
         if w >= 0.3:
             assert abs(int(qfs[i]) - 50) <= 1
     # on a QF range that does not start at 1, and too short a range to test
     sub = np.arange(30, 71)
-    d = _model_mse(_model_error(_lattice_tables(sub), [tables[49], tables[59]]), theta)
-    i, fraction, _ = _lattice_test(np.log(d + 1 / 12), sub, 30, 1 / 12, 8)
+    d = model_mse(model_matrix(sub, [50, 60]), theta)
+    i, fraction, _ = lattice_test(np.log(d + 1 / 12), sub, 30, 1 / 12, 8)
     assert abs(int(sub[i]) - 50) <= 1 and fraction > 0.9
-    assert _lattice_test(np.log(d + 1 / 12)[:9], sub[:9], 8, 1 / 12, 8) is None  # 9 QFs: nothing to fit
+    assert lattice_test(np.log(d + 1 / 12)[:9], sub[:9], 8, 1 / 12, 8) is None  # 9 QFs: nothing to fit
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +273,25 @@ def test_estimate_file_gray_and_colour(tmp_path, crop):
     (tmp_path / "not.jpg").write_bytes(b"hello")
     with pytest.raises(ImageReadError):
         estimate_file(tmp_path / "not.jpg")
+
+
+def test_nelder_mead_takes_scipys_steps():
+    # _lattice.nelder_mead transcribes scipy.optimize.minimize(method="Nelder-Mead", bounds=...) so that the
+    # estimator needs no scipy.optimize import: same iterates, so the same result to the last bit.
+    from scipy.optimize import minimize
+
+    from jpegbench.estimate._lattice import BOUNDS, nelder_mead
+
+    rng = np.random.default_rng(3)
+    bounds = BOUNDS + ((0.0, 1.0),)
+    for _ in range(40):
+        c = rng.normal(size=4)
+
+        def f(x, c=c):
+            return float(np.sum((x - c) ** 2) + np.sin(3 * x[0]) * x[1] + 5 * (x[2] - x[3]) ** 2)
+
+        x0 = np.array([rng.uniform(lo, hi) for lo, hi in bounds])
+        ref = minimize(f, x0, method="Nelder-Mead", bounds=bounds, options={"xatol": 1e-3, "fatol": 1e-7,
+                                                                            "maxiter": 600})  # fmt: skip
+        x, fun = nelder_mead(f, x0, bounds, xatol=1e-3, fatol=1e-7, maxiter=600)
+        assert np.array_equal(x, ref.x) and fun == ref.fun
