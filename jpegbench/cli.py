@@ -428,7 +428,8 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
             tables = "" if r["qf_tables"] is None or r["qf_tables"] != r["qf_tables"] else (
                 f", tables QF {r['qf_tables']} ({r['qf_tables_kind']})")
             click.echo(f"{r['path']}: {r['verdict']}, last QF {r['qf_last']}, dominant QF {r['qf_dominant']}, "
-                       f"first-grid shift ({r['shift_dy']}, {r['shift_dx']}), confidence {r['confidence']:.2f}{tables}")
+                       f"first-grid shift ({r['shift_dy']}, {r['shift_dx']}), confidence {r['confidence']:.2f}{tables}, "
+                       f"evidence {r['evidence']}")
         if run.accuracy is not None:
             click.echo("\naccuracy against the corpus manifest (%):")
             click.echo(run.accuracy.round(1).to_string())

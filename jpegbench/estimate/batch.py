@@ -17,6 +17,7 @@ from jpegbench.codec import list_images, qf_from_qtables, read_header, read_imag
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.api import ESTIMATORS, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE
+from jpegbench.estimate.dq import combine_readings, detect_double_quantization
 
 __all__ = ["EstimateRun", "estimate_inputs", "corpus_accuracy"]
 
@@ -71,16 +72,20 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
         kw = {"luma": "bt601-full"} if pixels.ndim == 3 else {}
         t0 = time.perf_counter()
         r = estimate_qf(pixels, estimator=estimator, backend=backend, device=opts["device"], **kw)
+        # Where the curves say single, the file's DCT coefficients may still show a finer first compression.
+        dq = detect_double_quantization(src) if tables is not None and r.verdict == "single" else None
+        verdict, qf_first, shift, evidence = combine_readings(r, dq)
         seconds = time.perf_counter() - t0
     except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
         return "skip", (str(path), str(exc).removeprefix(f"{src}: ")), None
     row = {
         "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
         "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
-        "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
-        "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
+        "qf_first": qf_first if qf_first is not None else pd.NA, "shift_dy": shift[0],
+        "shift_dx": shift[1], "verdict": verdict, "confidence": r.confidence,
         "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
         "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
+        "evidence": evidence,
     }  # fmt: skip
     row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
     curves = np.asarray(r.curves.mse, dtype=np.float32) if opts["save_curves"] and r.curves is not None else None
@@ -160,9 +165,12 @@ def estimate_inputs(
     EstimateRun
         ``table`` has one row per readable image: ``path, width, height,
         estimator, backend, qf_last, qf_dominant, qf_first, shift_dy, shift_dx,
-        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds``
-        (table columns are empty for non-JPEG files), plus ground truth for
-        corpus samples. Unreadable or too small images are listed in ``skipped``.
+        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds,
+        evidence`` (table columns are empty for non-JPEG files), plus ground
+        truth for corpus samples. ``verdict``, ``qf_first`` and the shift are
+        the combined answer of :func:`jpegbench.estimate.dq.combine_readings`
+        (for a JPEG file the DCT detector is consulted where the curves say
+        single); ``evidence`` says what decided. Unreadable or too small images are listed in ``skipped``.
     """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
