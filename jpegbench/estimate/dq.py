@@ -13,16 +13,18 @@ non-aligned case (NA-DJPG): the first grid's coefficients, recomputed from
 the decoded luma at each of the 63 shifts, clustering on multiples of
 ``q1``.
 
-Model (per AC mode of the luma with at least 20 non-zero values, in the
+Model (per AC mode of the luma, zigzag 1..35, with at least 20 non-zero values, in the
 orthonormal DCT scale libjpeg quantizes), a generalised likelihood ratio
-with the unquantized coefficient Laplacian of a scale fitted under each
-hypothesis:
+with the unquantized coefficient a generalised Gaussian whose shape and
+scale are fitted under each hypothesis:
 
 * single: ``P0(k) = F(k q2 +- q2/2)``;
 * double: ``P1(k) = sum_m F(m q1 +- q1/2) * Pr(m q1 + e in k q2 +- q2/2)``,
   ``e ~ N(0, sigma^2)`` the first decoder's rounding;
 
-both given ``0 < |k| <= 40`` (the zero bin is where a Laplacian fits worst).
+both given ``0 < |k| <= 40`` (the zero bin is where a smooth density fits worst).
+``P1`` is mixed with ``P0`` (a share of 50, 75 or 100 % double compressed blocks, one share per
+file), so a spliced region does not pull the QF1 estimate.
 Modes whose first step is 1 or divides the last step carry no evidence
 (every bin holds as many first-grid multiples) and count zero. The file's
 score for a candidate ``QF1`` (IJG luma table) is the summed log-likelihood
@@ -32,9 +34,9 @@ localisation map). Thresholds come from ``dq_thresholds.json``, written by
 ``scripts/calibrate_dq.py`` on BSDS500 train/val only, with the false-alarm
 rates it measured.
 
-Limits, stated honestly: when ``q2`` is a multiple of ``q1`` in most
-modes (QF1 = 95..100 over QF2 >= 80, for example) the two hypotheses
-coincide and little can be detected; the non-aligned test rarely fires for
+Limits, stated honestly: when ``q1`` is 1 or divides ``q2`` in most modes
+(QF1 = 100: every step 1) the two hypotheses coincide and nothing can be
+detected; the non-aligned test rarely fires for
 ``QF1 > QF2`` because the second quantization's noise (of the order of
 ``q2``) covers the first grid's lattice (``q1 < q2``), and it does not
 search grids shifted in rows only or columns only (they keep the last
@@ -60,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import gammainc, ndtr
 
 from jpegbench.codec import JpegCoefficients, block_dct, ijg_qtable, qf_from_qtables, read_coefficients
 from jpegbench.errors import InputError, ShapeError
@@ -79,9 +81,10 @@ ALL_MODES: tuple[tuple[int, int], ...] = tuple(sorted(((u, v) for u in range(8) 
                                                       key=lambda t: (t[0] + t[1], t[0] if (t[0] + t[1]) % 2 else t[1])))
 _MIN_MODE_NONZERO = 20
 _KMAX = 40
-_ALPHAS = (0.5, 0.75, 1.0)  # shares of double-compressed blocks the file-level test allows
-#: Candidate first QFs (IJG tables).
-QF1_CANDIDATES = tuple(range(20, 101))
+_N_MODES = 36  # zigzag 1..35: past them too few non-zero values at QF2 <= 90 to pay for the time
+_ALPHAS = (0.5, 0.75, 1.0)  # the last must be 1 (the map's pure ratio); shares of double-compressed blocks the file-level test allows
+#: Candidate first QFs (IJG tables); coarser first compressions are the curves' to find.
+QF1_CANDIDATES = tuple(range(40, 101))
 #: Std of the first decoder's rounding noise on a coefficient (orthonormal scale; 1/sqrt(12) for gray, a bit more
 #: after the YCbCr -> RGB -> YCbCr round trip of a colour file).
 SIGMA = 0.45
@@ -105,7 +108,8 @@ class DQResult:
     shift : (int, int)
         First grid shift ``(dy, dx)`` (manifest convention); ``(0, 0)`` unless non-aligned.
     score_aligned : float
-        Mean log-likelihood ratio (nats per non-zero coefficient) of the best ``QF1``, aligned.
+        Summed log-likelihood ratio (nats) of the best ``QF1`` over the square root of the number of
+        coefficients used, aligned.
     score_nonaligned : float or None
         Rayleigh statistic of the best shift and ``QF1`` (see :func:`_nonaligned_scan`); None when not run.
     first_steps : ndarray, (8, 8) int
@@ -152,7 +156,7 @@ def dq_thresholds() -> dict[str, Any]:
     return dict(_load_thresholds(path))
 
 
-# ---------------------------------------------------------------- decoding and calibration
+# ---------------------------------------------------------------- decoding
 def decoded_luma(coefs: JpegCoefficients) -> np.ndarray:
     """The luma plane as a decoder reconstructs it (float, unrounded), ``(rows*8, cols*8)`` incl. padding."""
     k = coefs.coefficients[0].astype(np.float64) * coefs.qtables[0]
@@ -174,34 +178,41 @@ def _grid_coefficients(luma: np.ndarray, oy: int, ox: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the aligned model
-_B_GRID = np.logspace(-1.7, 1.7, 35)  # Laplacian scales tried, in last steps
+# Generalised Gaussian densities tried for the unquantized coefficient: shapes x scales (in last steps). A
+# Laplacian alone (shape 1) misses the sharper peak and heavier tail of real AC coefficients, and a first step
+# of about 0.7 q2 then "explains" the misfit: singles read as doubles with QF1 ~ QF2 + 10.
+_SHAPES = np.array([0.3, 0.45, 0.6, 0.8, 1.0, 1.4])
+_SCALES = np.logspace(-3.0, 1.7, 28)
+_GRID_SHAPE, _GRID_SCALE = (a.ravel() for a in np.meshgrid(_SHAPES, _SCALES, indexing="ij"))
 
 
-def _laplace_cdf(x: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Laplacian CDF at ``x`` for every scale ``b``: ``(len(b), *x.shape)``."""
-    z = x[None, ...] / b.reshape(-1, *([1] * x.ndim))
-    return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0)), 1 - 0.5 * np.exp(-np.maximum(z, 0)))
+def _gg_cdf(x: np.ndarray, scale: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Generalised Gaussian CDF at ``x`` for every (scale, shape) pair: ``(len(scale), *x.shape)``."""
+    col = (-1,) + (1,) * x.ndim
+    z = np.abs(x)[None, ...] / scale.reshape(col)
+    half = 0.5 * gammainc(1.0 / shape.reshape(col), z ** shape.reshape(col))
+    return 0.5 + np.sign(x)[None, ...] * half
 
 
-def _mode_logratio(md: "_ModeData", q1: int, sigma: float, *, pure: bool = False) -> np.ndarray:
-    """``log P1(k | k != 0) - log P0(k | k != 0)`` for ``k = -kmax..kmax``, each with its best Laplacian scale.
+def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
+    """``log P1(k | k != 0) - log P0(k | k != 0)``, ``(len(_ALPHAS), 2 kmax + 1)``: per mixture share, per ``k``.
 
-    A generalised likelihood ratio: the scale of the unquantized
-    coefficient's Laplacian is fitted to the mode's histogram under each
-    hypothesis separately, so a smooth misfit of the density's shape is
-    shared by both and the ratio keeps the lattice pattern only.
+    A generalised likelihood ratio: the shape and scale of the unquantized
+    coefficient's generalised Gaussian are fitted to the mode's histogram
+    under each hypothesis separately, so the density's own shape is not
+    read as a lattice pattern.
     """
-    key = (q1, round(sigma, 6), pure)
+    key = (q1, round(sigma, 6))
     if key in md.cache:
         return md.cache[key]
     q2, kmax = md.q2, md.kmax
     k = np.arange(-kmax, kmax + 1)
     if q1 <= 1 or (q1 < q2 and q2 % q1 == 0):
         # Every bin holds the same number of first-grid multiples: the two hypotheses coincide, no evidence.
-        md.cache[key] = np.zeros(len(k))
+        md.cache[key] = np.zeros((len(_ALPHAS), len(k)))
         return md.cache[key]
     lo, hi = (k - 0.5) * q2, (k + 0.5) * q2
-    bs = _B_GRID * q2
+    bs = _GRID_SCALE * q2
     nz = k != 0
 
     def cond(p: np.ndarray) -> np.ndarray:
@@ -211,20 +222,34 @@ def _mode_logratio(md: "_ModeData", q1: int, sigma: float, *, pure: bool = False
     def floor_log(p: np.ndarray) -> np.ndarray:
         return np.log((1 - _FLOOR) * p + _FLOOR / nz.sum())
 
-    p0 = cond(_laplace_cdf(hi, bs) - _laplace_cdf(lo, bs))
+    p0 = cond(_gg_cdf(hi, bs, _GRID_SHAPE) - _gg_cdf(lo, bs, _GRID_SHAPE))
     mmax = int(np.ceil((kmax + 1) * q2 / q1)) + 1
     m = np.arange(-mmax, mmax + 1)
-    g1 = _laplace_cdf((m + 0.5) * q1, bs) - _laplace_cdf((m - 0.5) * q1, bs)  # (nb, nm)
-    x = (m * q1)[:, None]
-    trans = ndtr((hi[None, :] - x) / sigma) - ndtr((lo[None, :] - x) / sigma)  # (nm, nk)
-    p1 = cond(g1 @ trans)
+    g1 = np.diff(_gg_cdf(np.append(m - 0.5, m[-1] + 0.5) * q1, bs, _GRID_SHAPE), axis=1)  # (nb, nm)
+    # Each first-grid value m q1 (+ rounding noise, std sigma << q2) lands in its own bin or a neighbour: a
+    # sparse transition matrix.
+    from scipy.sparse import csr_matrix
+
+    x = m * q1
+    near = np.rint(x / q2).astype(np.int64)
+    rows_, cols_, vals = [], [], []
+    for o in (-1, 0, 1):
+        kk = near + o
+        ok = np.abs(kk) <= kmax
+        w = ndtr(((kk[ok] + 0.5) * q2 - x[ok]) / sigma) - ndtr(((kk[ok] - 0.5) * q2 - x[ok]) / sigma)
+        rows_.append(np.flatnonzero(ok))
+        cols_.append(kk[ok] + kmax)
+        vals.append(w)
+    trans = csr_matrix((np.concatenate(vals), (np.concatenate(rows_), np.concatenate(cols_))), shape=(len(m), len(k)))
+    p1 = cond(np.asarray((trans.T @ g1.T).T))
     counts = np.where(nz, md.counts, 0)
     lp0 = floor_log(p0)
-    alphas = (1.0,) if pure else _ALPHAS
     # H1 is a mixture: a share alpha of the blocks double compressed, the rest not (a spliced region), so a
-    # pasted region does not push the estimate towards a wrong first step.
-    lp1 = np.concatenate([floor_log(a * p1 + (1 - a) * p0) for a in alphas])
-    out = np.where(nz, lp1[np.argmax(lp1 @ counts)] - lp0[np.argmax(lp0 @ counts)], 0.0)
+    # pasted region does not push the estimate towards a wrong first step. One row per alpha; the caller picks
+    # the alpha for the whole file (one share for all modes: per-mode shares would overfit noise).
+    lp1 = np.stack([floor_log(a * p1 + (1 - a) * p0) for a in _ALPHAS])  # (n_alpha, nb, nk)
+    best1 = np.argmax(lp1 @ counts, axis=1)
+    out = np.where(nz[None, :], lp1[np.arange(len(_ALPHAS)), best1] - lp0[np.argmax(lp0 @ counts)][None, :], 0.0)
     md.cache[key] = out
     return out
 
@@ -243,7 +268,7 @@ class _ModeData:
 def _mode_data(coefs: JpegCoefficients, luma: np.ndarray) -> list[_ModeData]:
     blocks = coefs.coefficients[0].reshape(-1, 8, 8)
     out = []
-    for u, v in ALL_MODES[1:]:  # DC's density is the image's brightness histogram, no Laplacian
+    for u, v in ALL_MODES[1:_N_MODES]:  # DC's density is the image's brightness histogram, not a GG
         kv = blocks[:, u, v].astype(np.int64)
         kmax = int(min(np.abs(kv).max(initial=0), _KMAX))
         if np.count_nonzero(kv) < _MIN_MODE_NONZERO:
@@ -256,39 +281,49 @@ def _mode_data(coefs: JpegCoefficients, luma: np.ndarray) -> list[_ModeData]:
     return out
 
 
-def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], dict[tuple, np.ndarray], int]:
-    """Per candidate QF1, the mean log-ratio per non-zero coefficient; the log-ratio tables used; the count."""
+def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], dict[int, int], int]:
+    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the share index; the count."""
     n_nonzero = int(sum(md.counts.sum() - md.counts[md.kmax] for md in modes))
-    cache: dict[tuple, np.ndarray] = {}
-
-    def table(md: _ModeData, q1: int) -> np.ndarray:
-        key = (md.u, md.v, q1)
-        if key not in cache:
-            cache[key] = _mode_logratio(md, q1, sigma)
-        return cache[key]
-
-    scores = {}
+    scores, shares = {}, {}
     for qf1 in QF1_CANDIDATES:
         t1 = ijg_qtable(qf1)
-        total = sum(float(md.counts @ table(md, int(t1[md.u, md.v]))) for md in modes)
-        scores[qf1] = total / np.sqrt(max(n_nonzero, 1))
-    return scores, cache, n_nonzero
+        totals = sum(_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes)
+        totals = np.zeros(len(_ALPHAS)) + totals
+        shares[qf1] = int(np.argmax(totals))
+        scores[qf1] = float(totals[shares[qf1]]) / np.sqrt(max(n_nonzero, 1))
+    return scores, shares, n_nonzero
 
 
 def _free_steps(modes: list[_ModeData], sigma: float) -> tuple[np.ndarray, float]:
-    """Per mode the step 1..2*q2 that best explains its histogram alone, and the summed score per coefficient."""
+    """Per low mode the step 2..2*q2 that best explains its histogram alone (-1: none better than single); the sum.
+
+    Returns the ``(8, 8)`` steps and the summed log-likelihood ratio of those
+    free steps over the modes of :data:`DQ_MODES`.
+    """
     steps = np.full((8, 8), -1, dtype=np.int64)
-    total, n = 0.0, 0
+    total = 0.0
+    low = set(DQ_MODES)
     for md in modes:
-        best_q, best = 1, 0.0
+        if (md.u, md.v) not in low:  # the first modes only: the ones with values enough to tell steps apart
+            continue
+        best_q, best = -1, 0.0
         for q1 in range(2, 2 * md.q2 + 1):
-            s = float(md.counts @ _mode_logratio(md, q1, sigma))
+            s = float(np.max(_mode_logratio(md, q1, sigma) @ md.counts))
             if s > best:
                 best_q, best = q1, s
         steps[md.u, md.v] = best_q
         total += best
-        n += int(md.counts.sum() - md.counts[md.kmax])
-    return steps, total / max(n, 1)
+    return steps, total
+
+
+def _low_total(modes: list[_ModeData], qf1: int, sigma: float) -> float:
+    """Summed log-likelihood ratio of the IJG table of ``qf1`` over the modes of :data:`DQ_MODES` (best share)."""
+    t1, low = ijg_qtable(qf1), set(DQ_MODES)
+    totals = np.zeros(len(_ALPHAS))
+    for md in modes:
+        if (md.u, md.v) in low:
+            totals = totals + _mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts
+    return float(totals.max())
 
 
 def _pick_qf1(scores: dict[int, float]) -> int:
@@ -406,9 +441,11 @@ def detect_double_quantization(
         details["note"] = f"only {n_nonzero} non-zero low-frequency coefficients: too few to decide"
         return DQResult("single", qf_last, None, (0, 0), score, None, steps, details=details)
     if score >= th["aligned"] and qf1 != qf_last:
+        # Where the first table is not IJG-scaled, free per-mode steps explain the first modes much better.
         steps, free = _free_steps(modes, sigma)
-        kind = "ijg" if score >= 0.8 * free else "custom"
-        details["free_score"] = free
+        ijg = _low_total(modes, qf1, sigma)
+        kind = "ijg" if ijg >= 0.8 * free else "custom"
+        details.update(free_llr_low=free, ijg_llr_low=ijg)
         return DQResult("aligned-double", qf_last, qf1, (0, 0), score, None, steps, kind,
                         score / th["aligned"], details)  # fmt: skip
     if not nonaligned:
@@ -462,29 +499,15 @@ def dq_map(
         qf_first = _pick_qf1(scores)
     t1 = ijg_qtable(int(qf_first))
     rows, cols = coefs.coefficients[0].shape[:2]
+    # Bianchi & Piva's block-grained ratio: each block's values under the image-wide fits (a fit per tile would
+    # have too few values), summed over the tile.
+    llr = np.zeros(rows * cols)
+    for md in modes:
+        llr += _mode_logratio(md, int(t1[md.u, md.v]), sigma)[-1, md.k + md.kmax]  # alpha = 1: this block
     t = int(tile)
-    if t == 1:
-        # Per block: the image-wide fits (Bianchi & Piva's block-grained map).
-        llr = np.zeros(rows * cols)
-        for md in modes:
-            llr += _mode_logratio(md, int(t1[md.u, md.v]), sigma, pure=True)[md.k + md.kmax]
-        tiles = llr.reshape(rows, cols)
-    else:
-        # Per tile the Laplacian scales are refitted on the tile's own histograms: a smooth tile and a textured
-        # one differ in scale, and an image-wide scale would read that difference as evidence.
-        tile_id = ((np.arange(rows)[:, None] // t) * -(-cols // t) + np.arange(cols)[None, :] // t).ravel()
-        n_tiles = -(-rows // t) * -(-cols // t)
-        tiles = np.zeros(n_tiles)
-        for md in modes:
-            q1 = int(t1[md.u, md.v])
-            for i in range(n_tiles):
-                kv = md.k[tile_id == i]
-                counts = np.bincount(kv + md.kmax, minlength=2 * md.kmax + 1)
-                if counts.sum() - counts[md.kmax] == 0:
-                    continue
-                sub = _ModeData(md.u, md.v, md.q2, kv, md.kmax, counts)
-                tiles[i] += float(counts @ _mode_logratio(sub, q1, sigma, pure=True))
-        tiles = tiles.reshape(-(-rows // t), -(-cols // t))
+    pr, pc = -rows % t, -cols % t
+    tiles = np.pad(llr.reshape(rows, cols), ((0, pr), (0, pc))).reshape((rows + pr) // t, t, (cols + pc) // t, t)
+    tiles = tiles.sum(axis=(1, 3))
     return 1.0 / (1.0 + np.exp(-np.clip(tiles, -50, 50)))
 
 
