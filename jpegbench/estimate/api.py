@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from jpegbench.codec import qf_from_qtables, read_header, read_image
-from jpegbench.errors import InputError
+from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
 from jpegbench.estimate.dq import combine_readings, detect_double_quantization
 from jpegbench.estimate.paper import paper_estimate
@@ -137,7 +137,12 @@ def estimate_file(
     result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
     dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
     # The DCT detector only where the curves say single (see combine_readings): it reads the same file's coefficients.
-    dq = detect_double_quantization(p) if dct and result.verdict == "single" else None
+    dq = None
+    if dct and result.verdict == "single":
+        try:
+            dq = detect_double_quantization(p)
+        except (ImageReadError, ImageTooLargeError, ShapeError):  # pixels readable, coefficients not: curves only
+            dq = None
     verdict, qf_first, shift, evidence = combine_readings(result, dq)
     return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
                         qf_dominant=int(dominant), verdict=verdict, qf_first=qf_first, shift=shift,

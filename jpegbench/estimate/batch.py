@@ -54,6 +54,14 @@ def _is_jpeg(path: Path) -> bool:
         return f.read(2) == b"\xff\xd8"
 
 
+def _dq_or_none(src: Path) -> Any:
+    """The DCT detector's reading, or None where the coefficients cannot be read (the pixels could: keep them)."""
+    try:
+        return detect_double_quantization(src)
+    except (ImageReadError, ImageTooLargeError, ShapeError):
+        return None
+
+
 def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
     """``("row", row, curves or None)`` for one input, or ``("skip", (path, reason), None)``.
 
@@ -73,7 +81,7 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
         t0 = time.perf_counter()
         r = estimate_qf(pixels, estimator=estimator, backend=backend, device=opts["device"], **kw)
         # Where the curves say single, the file's DCT coefficients may still show a finer first compression.
-        dq = detect_double_quantization(src) if tables is not None and r.verdict == "single" else None
+        dq = _dq_or_none(src) if tables is not None and r.verdict == "single" else None
         verdict, qf_first, shift, evidence = combine_readings(r, dq)
         seconds = time.perf_counter() - t0
     except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
