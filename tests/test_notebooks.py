@@ -19,7 +19,7 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 def test_there_are_notebooks():
     names = {p.name for p in NOTEBOOKS}
-    assert {"01_double_jpeg_anatomy.ipynb", "02_qf_prediction.ipynb"} <= names
+    assert {"01_double_jpeg_anatomy.ipynb", "02_qf_prediction.ipynb", "03_dq_localisation.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

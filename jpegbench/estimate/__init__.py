@@ -19,10 +19,17 @@ Typical use::
     from jpegbench.estimate import estimate_qf
     r = estimate_qf(gray_uint8, estimator="robust", backend="fast")
     r.qf_dominant, r.qf_last, r.shift, r.verdict
+
+A first compression *finer* than the last leaves no trace in the curves;
+for JPEG files :func:`detect_double_quantization` finds it in the DCT
+coefficients' histograms, :func:`estimate_file` combines both readings
+(``verdict``, ``qf_first``, ``shift``, ``evidence``) and :func:`dq_map` /
+:func:`plot_dq_map` localise it per 64x64 tile.
 """
 
 from jpegbench.estimate.api import ESTIMATORS, estimate_file, estimate_from_curves, estimate_qf, estimate_qf_batch
 from jpegbench.estimate.cache import CurveCache
+from jpegbench.estimate.dq import DQResult, combine_readings, detect_double_quantization, dq_map, plot_dq_map
 from jpegbench.estimate.curves import (
     MIN_SIZE,
     MSECurves,
@@ -33,11 +40,12 @@ from jpegbench.estimate.curves import (
     shift_for_crop,
 )
 from jpegbench.estimate.paper import paper_estimate
-from jpegbench.estimate.result import VERDICTS, FileEstimate, QFEstimateResult
+from jpegbench.estimate.result import EVIDENCE, VERDICTS, FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import robust_estimate
 
 __all__ = [
-    "CurveCache", "ESTIMATORS", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult", "VERDICTS", "crop_for_shift",
+    "CurveCache", "DQResult", "ESTIMATORS", "EVIDENCE", "combine_readings", "detect_double_quantization", "dq_map",
+    "plot_dq_map", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult", "VERDICTS", "crop_for_shift",
     "crop_geometry", "estimate_file", "estimate_from_curves", "estimate_qf", "estimate_qf_batch", "mse_curves",
     "mse_curves_batch", "paper_estimate", "robust_estimate", "shift_for_crop",
 ]  # fmt: skip

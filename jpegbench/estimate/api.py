@@ -9,8 +9,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from jpegbench.codec import qf_from_qtables, read_header, read_image
-from jpegbench.errors import InputError
+from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
+from jpegbench.estimate.dq import combine_readings, detect_double_quantization
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import robust_estimate
@@ -101,6 +102,7 @@ def estimate_file(
     estimator: str = "robust",
     backend: CurveBackend = "fast",
     device: object = None,
+    dct: bool = True,
     **params: Any,
 ) -> FileEstimate:
     """Estimate a JPEG file's QFs from its pixels and read its last QF from its quantization tables.
@@ -110,11 +112,17 @@ def estimate_file(
     encoder quantized (full-range BT.601, ``luma="bt601-full"``) unless
     ``luma`` says otherwise.
 
+    With ``dct=True`` (default), where the curves read ``"single"`` the
+    file's DCT coefficients are tested for a first compression finer than
+    the last (:func:`jpegbench.estimate.dq.detect_double_quantization`),
+    and the answer combined (:func:`jpegbench.estimate.dq.combine_readings`).
+
     Returns
     -------
     FileEstimate
-        Pixel estimate, table QF, whether the two last QFs agree, and the
-        dominant QF with the exact last QF substituted.
+        Pixel estimate, table QF, whether the two last QFs agree, the
+        dominant QF with the exact last QF substituted, and the combined
+        ``verdict``, ``qf_first``, ``shift`` and ``evidence``.
 
     Raises
     ------
@@ -128,5 +136,14 @@ def estimate_file(
     params.setdefault("luma", "bt601-full")
     result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
     dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
+    # The DCT detector only where the curves say single (see combine_readings): it reads the same file's coefficients.
+    dq = None
+    if dct and result.verdict == "single":
+        try:
+            dq = detect_double_quantization(p)
+        except (ImageReadError, ImageTooLargeError, ShapeError):  # pixels readable, coefficients not: curves only
+            dq = None
+    verdict, qf_first, shift, evidence = combine_readings(result, dq)
     return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
-                        qf_dominant=int(dominant))  # fmt: skip
+                        qf_dominant=int(dominant), verdict=verdict, qf_first=qf_first, shift=shift,
+                        evidence=evidence, dq=dq)  # fmt: skip

@@ -16,6 +16,7 @@ from jpegbench.codec import list_images, qf_from_qtables, read_header, read_imag
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.api import ESTIMATORS, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE, mse_curves_batch
+from jpegbench.estimate.dq import combine_readings, detect_double_quantization
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,6 +54,14 @@ def _expand(inputs: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, dict[s
 def _is_jpeg(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\xff\xd8"
+
+
+def _dq_or_none(src: Path) -> Any:
+    """The DCT detector's reading, or None where the coefficients cannot be read (the pixels could: keep them)."""
+    try:
+        return detect_double_quantization(src)
+    except (ImageReadError, ImageTooLargeError, ShapeError):
+        return None
 
 
 def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
@@ -93,14 +102,21 @@ def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tupl
     estimator, backend = opts["estimator"], opts["backend"]
     t0 = time.perf_counter()
     r = estimate_qf(None, estimator=estimator, curves=curves)
+    dq = None
+    if opts.get("dct") and tables is not None and r.verdict == "single":
+        # Where the curves say single, the file's DCT coefficients may still show a finer first compression.
+        base = opts.get("base")
+        dq = _dq_or_none(path if base is None or path.is_absolute() else Path(base) / path)
+    verdict, qf_first, shift, evidence = combine_readings(r, dq)
     seconds += time.perf_counter() - t0  # the work of this image, whichever thread did it
     row = {
         "path": str(path), "width": shape[1], "height": shape[0], "estimator": estimator,
         "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
-        "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
-        "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
+        "qf_first": qf_first if qf_first is not None else pd.NA, "shift_dy": shift[0],
+        "shift_dx": shift[1], "verdict": verdict, "confidence": r.confidence,
         "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
         "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
+        "evidence": evidence,
     }  # fmt: skip
     row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
     curves = np.asarray(r.curves.mse, dtype=np.float32) if opts["save_curves"] and r.curves is not None else None
@@ -179,6 +195,7 @@ def estimate_inputs(
     progress: bool = True,
     scheduler: Any = None,
     workers: int = 1,
+    dct: bool = False,
 ) -> EstimateRun:
     """Estimate ``qf_last``, ``qf_dominant``, the first grid shift and the verdict of every input.
 
@@ -203,15 +220,25 @@ def estimate_inputs(
         every worker (relative paths are taken from this process's folder).
     workers : int
         Worker processes of ``scheduler="local"`` (1 otherwise).
+    dct : bool, default False
+        Also read a JPEG file's DCT coefficients where the curves say
+        "single" (:func:`jpegbench.estimate.detect_double_quantization`: a
+        first compression finer than the last). Off by default: on
+        full-size single JPEGs its false alarms are still above 5 % and it
+        costs seconds per file (BENCHMARKS.md); the ``evidence`` column says
+        which reading decided.
 
     Returns
     -------
     EstimateRun
         ``table`` has one row per readable image: ``path, width, height,
         estimator, backend, qf_last, qf_dominant, qf_first, shift_dy, shift_dx,
-        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds``
-        (table columns are empty for non-JPEG files), plus ground truth for
-        corpus samples. Unreadable or too small images are listed in ``skipped``.
+        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds,
+        evidence`` (table columns are empty for non-JPEG files), plus ground
+        truth for corpus samples. ``verdict``, ``qf_first`` and the shift are
+        the combined answer of :func:`jpegbench.estimate.dq.combine_readings`
+        (for a JPEG file the DCT detector is consulted where the curves say
+        single); ``evidence`` says what decided. Unreadable or too small images are listed in ``skipped``.
     """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
@@ -229,7 +256,7 @@ def estimate_inputs(
         raise InputError(f"workers applies to scheduler='local' only (estimate runs in this process), got {workers!r}")
     items = _expand(inputs)
     opts = {"estimator": estimator, "backend": backend, "device": device, "max_pixels": max_pixels,
-            "save_curves": save_curves}  # fmt: skip
+            "save_curves": save_curves, "dct": dct}  # fmt: skip
     bar = progress_bar(None, progress=progress, total=len(items), desc=f"estimate ({estimator})", unit="img",
                        leave=False)  # fmt: skip
     with bar:

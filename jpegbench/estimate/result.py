@@ -8,9 +8,11 @@ from typing import Any
 from jpegbench.codec import QtableQF
 from jpegbench.estimate.curves import MSECurves
 
-__all__ = ["VERDICTS", "QFEstimateResult", "FileEstimate"]
+__all__ = ["VERDICTS", "EVIDENCE", "QFEstimateResult", "FileEstimate"]
 
 VERDICTS: tuple[str, ...] = ("single", "aligned-double", "nonaligned-double")
+#: What decided a file's verdict (:attr:`FileEstimate.evidence`, the ``evidence`` column of ``jpegbench estimate``).
+EVIDENCE: tuple[str, ...] = ("curves", "curves+dct", "dct-aligned", "dct-nonaligned")
 
 
 @dataclass
@@ -85,6 +87,19 @@ class FileEstimate:
         ``min(pixels.qf_first, tables.qf)`` when an earlier compression was
         detected, else ``tables.qf``: the pixel estimate with its last QF
         replaced by the exact one.
+    verdict, qf_first, shift :
+        The file's one answer: the curves' reading, or, where the curves
+        say ``"single"``, the DCT double-quantization detector's
+        (:mod:`jpegbench.estimate.dq`) when it found a first compression
+        finer than the last (``qf_first > tables.qf``, which the curves
+        cannot see, so it never overrides a curve detection and never
+        changes ``qf_dominant``).
+    evidence : {"curves", "curves+dct", "dct-aligned", "dct-nonaligned"}
+        What decided: the curves (a double compression, or no coefficients
+        to read), the curves and the DCT detector agreeing on ``"single"``,
+        or the DCT detector (aligned or non-aligned).
+    dq : DQResult or None
+        The DCT detector's own result, when it was consulted.
     """
 
     path: str
@@ -92,3 +107,8 @@ class FileEstimate:
     tables: QtableQF
     qf_last_agrees: bool
     qf_dominant: int
+    verdict: str = ""
+    qf_first: int | None = None
+    shift: tuple[int, int] = (0, 0)
+    evidence: str = "curves"
+    dq: Any = field(default=None, repr=False)

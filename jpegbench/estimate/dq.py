@@ -1,0 +1,568 @@
+"""Double quantization in a JPEG file's DCT coefficients: the first compression the MSE curves cannot see.
+
+A JPEG compressed at ``QF1`` and recompressed on the same grid at a coarser
+``QF2`` (``QF1 > QF2``) leaves almost nothing in the recompression curves,
+but its quantized coefficients keep the first quantization: in mode ``i``
+the unquantized coefficient was already a multiple of the first step
+``q1`` (plus a little rounding noise), so the histogram of the last
+quantized values ``k = round(m q1 / q2)`` has periodic peaks and dips
+(Lukáš & Fridrich 2003; Popescu & Farid 2004). This module tests for them
+(A-DJPG, aligned), estimates ``QF1`` by matching the IJG tables, and maps
+where in the image the pattern is (Bianchi & Piva 2012). It also tries the
+non-aligned case (NA-DJPG): the first grid's coefficients, recomputed from
+the decoded luma at each of the 63 shifts, clustering on multiples of
+``q1``.
+
+Model (per AC mode of the luma, zigzag 1..35, with at least 20 non-zero values, in the
+orthonormal DCT scale libjpeg quantizes), a generalised likelihood ratio
+with the unquantized coefficient a generalised Gaussian whose shape and
+scale are fitted under each hypothesis:
+
+* single: ``P0(k) = F(k q2 +- q2/2)``;
+* double: ``P1(k) = sum_m F(m q1 +- q1/2) * Pr(m q1 + e in k q2 +- q2/2)``,
+  ``e ~ N(0, sigma^2)`` the first decoder's rounding;
+
+both given ``0 < |k| <= 40`` (the zero bin is where a smooth density fits worst).
+``P1`` is mixed with ``P0`` (a share of 50, 75 or 100 % double compressed blocks, one share per
+file), so a spliced region does not pull the QF1 estimate.
+Modes whose first step is 1 or divides the last step carry no evidence
+(every bin holds as many first-grid multiples) and count zero. The file's
+score for a candidate ``QF1`` (IJG luma table) is the summed log-likelihood
+ratio over ``sqrt`` of the number of coefficients used, maximised over
+``QF1``; a block's is the sum of its own coefficients' log-ratios (the
+localisation map). Thresholds come from ``dq_thresholds.json``, written by
+``scripts/calibrate_dq.py`` on BSDS500 train/val only, with the false-alarm
+rates it measured.
+
+Limits, stated honestly: when ``q1`` is 1 or divides ``q2`` in most modes
+(QF1 = 100: every step 1) the two hypotheses coincide and nothing can be
+detected; the non-aligned test rarely fires for
+``QF1 > QF2`` because the second quantization's noise (of the order of
+``q2``) covers the first grid's lattice (``q1 < q2``), and it does not
+search grids shifted in rows only or columns only (they keep the last
+grid's lattice along the other direction); chroma is not used.
+
+References
+----------
+.. [1] J. Lukáš, J. Fridrich, "Estimation of primary quantization matrix in
+   double compressed JPEG images", DFRWS 2003.
+.. [2] A. C. Popescu, H. Farid, "Statistical tools for digital forensics",
+   Information Hiding 2004.
+.. [3] T. Bianchi, A. Piva, "Image forgery localization via block-grained
+   analysis of JPEG artifacts", IEEE TIFS 7(3), 2012.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import gammainc, ndtr
+
+from jpegbench.codec import JpegCoefficients, block_dct, ijg_qtable, qf_from_qtables, read_coefficients
+from jpegbench.errors import InputError, ShapeError
+
+__all__ = ["DQResult", "DQ_MODES", "combine_readings", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
+           "plot_dq_map"]  # fmt: skip
+
+#: Zigzag positions 0..20 as ``(u, v)``: the low-frequency modes with enough non-zero values at QF2 >= 50.
+DQ_MODES: tuple[tuple[int, int], ...] = (
+    (0, 0), (0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0), (3, 1), (2, 2), (1, 3),
+    (0, 4), (0, 5), (1, 4), (2, 3), (3, 2), (4, 1), (5, 0),
+)  # fmt: skip
+#: Every mode in zigzag order: the aligned test uses all that have values (a first step that does not divide the
+#: last one is what carries the evidence, and at QF1 >= 90 that is mostly the mid frequencies).
+ALL_MODES: tuple[tuple[int, int], ...] = tuple(sorted(((u, v) for u in range(8) for v in range(8)),
+                                                      key=lambda t: (t[0] + t[1], t[0] if (t[0] + t[1]) % 2 else t[1])))
+_MIN_MODE_NONZERO = 20
+_KMAX = 40
+_N_MODES = 36  # zigzag 1..35: past them too few non-zero values at QF2 <= 90 to pay for the time
+_ALPHAS = (0.5, 0.75, 1.0)  # the last must be 1 (the map's pure ratio); shares of double-compressed blocks the file-level test allows
+#: Candidate first QFs (IJG tables); coarser first compressions are the curves' to find.
+QF1_CANDIDATES = tuple(range(40, 101))
+#: Std of the first decoder's rounding noise on a coefficient (orthonormal scale; 1/sqrt(12) for gray, a bit more
+#: after the YCbCr -> RGB -> YCbCr round trip of a colour file).
+SIGMA = 0.45
+_FLOOR = 1e-4  # mixed into every model probability: one odd coefficient must not decide a file
+_MIN_NONZERO = 200  # fewer non-zero coefficients than this in the used modes: no decision
+_THRESHOLDS_FILE = Path(__file__).with_name("dq_thresholds.json")
+
+
+@dataclass
+class DQResult:
+    """What :func:`detect_double_quantization` read off a file's coefficients.
+
+    Attributes
+    ----------
+    verdict : {"single", "aligned-double", "nonaligned-double"}
+        ``"single"``: no double quantization found (not that there was none).
+    qf_last : int
+        QF of the file's luma table (:func:`jpegbench.codec.qf_from_qtables`).
+    qf_first : int or None
+        The IJG QF whose luma steps best explain the pattern; None for ``"single"``.
+    shift : (int, int)
+        First grid shift ``(dy, dx)`` (manifest convention); ``(0, 0)`` unless non-aligned.
+    score_aligned : float
+        Summed log-likelihood ratio (nats) of the best ``QF1`` over the square root of the number of
+        coefficients used, aligned.
+    score_nonaligned : float or None
+        Rayleigh statistic of the best shift and ``QF1`` (see :func:`_nonaligned_scan`); None when not run.
+    first_steps : ndarray, (8, 8) int
+        Per mode, the first step that best explains its histogram alone (-1 where not estimated): the
+        first table where it is not IJG-scaled.
+    table_kind : {"ijg", "custom", ""}
+        Whether the IJG table of ``qf_first`` explains the modes about as well as their free steps.
+    evidence_strength : float
+        ``score / threshold`` of the deciding test (>= 1 when detected).
+    details : dict
+        Per-QF1 scores, thresholds used and their provenance, notes.
+    """
+
+    verdict: str
+    qf_last: int
+    qf_first: int | None
+    shift: tuple[int, int]
+    score_aligned: float
+    score_nonaligned: float | None
+    first_steps: np.ndarray = field(repr=False)
+    table_kind: str = ""
+    evidence_strength: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def detected(self) -> bool:
+        return self.verdict != "single"
+
+
+# ---------------------------------------------------------------- thresholds
+@lru_cache(maxsize=1)
+def _load_thresholds(path: str) -> dict[str, Any]:
+    with open(path) as f:
+        return json.load(f)
+
+
+def dq_thresholds() -> dict[str, Any]:
+    """The calibrated thresholds (``aligned``, ``nonaligned``) and how they were measured.
+
+    Read from ``JPEGBENCH_DQ_THRESHOLDS`` when set (a calibration run), else
+    from the package's ``dq_thresholds.json``.
+    """
+    path = os.environ.get("JPEGBENCH_DQ_THRESHOLDS") or str(_THRESHOLDS_FILE)
+    return dict(_load_thresholds(path))
+
+
+# ---------------------------------------------------------------- decoding
+def decoded_luma(coefs: JpegCoefficients) -> np.ndarray:
+    """The luma plane as a decoder reconstructs it (float, unrounded), ``(rows*8, cols*8)`` incl. padding."""
+    k = coefs.coefficients[0].astype(np.float64) * coefs.qtables[0]
+    rows, cols = k.shape[:2]
+    plane = k.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
+    from jpegbench.codec import block_idct
+
+    return block_idct(plane) + 128.0
+
+
+def _grid_coefficients(luma: np.ndarray, oy: int, ox: int) -> np.ndarray:
+    """``(n_blocks, 8, 8)`` orthonormal DCT of the level-shifted luma on the grid starting at ``(oy, ox)``."""
+    h, w = luma.shape
+    h8, w8 = (h - oy) // 8 * 8, (w - ox) // 8 * 8
+    if h8 < 8 or w8 < 8:
+        raise ShapeError(f"image too small for an 8x8 grid at offset ({oy}, {ox}): {h}x{w}")
+    d = block_dct(luma[oy : oy + h8, ox : ox + w8] - 128.0)
+    return d.reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+
+
+# ---------------------------------------------------------------- the aligned model
+# Generalised Gaussian densities tried for the unquantized coefficient: shapes x scales (in last steps). A
+# Laplacian alone (shape 1) misses the sharper peak and heavier tail of real AC coefficients, and a first step
+# of about 0.7 q2 then "explains" the misfit: singles read as doubles with QF1 ~ QF2 + 10.
+_SHAPES = np.array([0.3, 0.45, 0.6, 0.8, 1.0, 1.4])
+_SCALES = np.logspace(-3.0, 1.7, 28)
+_GRID_SHAPE, _GRID_SCALE = (a.ravel() for a in np.meshgrid(_SHAPES, _SCALES, indexing="ij"))
+
+
+def _gg_cdf(x: np.ndarray, scale: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Generalised Gaussian CDF at ``x`` for every (scale, shape) pair: ``(len(scale), *x.shape)``."""
+    col = (-1,) + (1,) * x.ndim
+    z = np.abs(x)[None, ...] / scale.reshape(col)
+    half = 0.5 * gammainc(1.0 / shape.reshape(col), z ** shape.reshape(col))
+    return 0.5 + np.sign(x)[None, ...] * half
+
+
+def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
+    """``log P1(k | k != 0) - log P0(k | k != 0)``, ``(len(_ALPHAS), 2 kmax + 1)``: per mixture share, per ``k``.
+
+    A generalised likelihood ratio: the shape and scale of the unquantized
+    coefficient's generalised Gaussian are fitted to the mode's histogram
+    under each hypothesis separately, so the density's own shape is not
+    read as a lattice pattern.
+    """
+    key = (q1, round(sigma, 6))
+    if key in md.cache:
+        return md.cache[key]
+    q2, kmax = md.q2, md.kmax
+    k = np.arange(-kmax, kmax + 1)
+    if q1 <= 1 or (q1 < q2 and q2 % q1 == 0):
+        # Every bin holds the same number of first-grid multiples: the two hypotheses coincide, no evidence.
+        md.cache[key] = np.zeros((len(_ALPHAS), len(k)))
+        return md.cache[key]
+    lo, hi = (k - 0.5) * q2, (k + 0.5) * q2
+    bs = _GRID_SCALE * q2
+    nz = k != 0
+
+    def cond(p: np.ndarray) -> np.ndarray:
+        p = np.where(nz[None, :], p, 0.0)
+        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+
+    def floor_log(p: np.ndarray) -> np.ndarray:
+        return np.log((1 - _FLOOR) * p + _FLOOR / nz.sum())
+
+    p0 = cond(_gg_cdf(hi, bs, _GRID_SHAPE) - _gg_cdf(lo, bs, _GRID_SHAPE))
+    mmax = int(np.ceil((kmax + 1) * q2 / q1)) + 1
+    m = np.arange(-mmax, mmax + 1)
+    g1 = np.diff(_gg_cdf(np.append(m - 0.5, m[-1] + 0.5) * q1, bs, _GRID_SHAPE), axis=1)  # (nb, nm)
+    # Each first-grid value m q1 (+ rounding noise, std sigma << q2) lands in its own bin or a neighbour: a
+    # sparse transition matrix.
+    from scipy.sparse import csr_matrix
+
+    x = m * q1
+    near = np.rint(x / q2).astype(np.int64)
+    rows_, cols_, vals = [], [], []
+    for o in (-1, 0, 1):
+        kk = near + o
+        ok = np.abs(kk) <= kmax
+        w = ndtr(((kk[ok] + 0.5) * q2 - x[ok]) / sigma) - ndtr(((kk[ok] - 0.5) * q2 - x[ok]) / sigma)
+        rows_.append(np.flatnonzero(ok))
+        cols_.append(kk[ok] + kmax)
+        vals.append(w)
+    trans = csr_matrix((np.concatenate(vals), (np.concatenate(rows_), np.concatenate(cols_))), shape=(len(m), len(k)))
+    p1 = cond(np.asarray((trans.T @ g1.T).T))
+    counts = np.where(nz, md.counts, 0)
+    lp0 = floor_log(p0)
+    # H1 is a mixture: a share alpha of the blocks double compressed, the rest not (a spliced region), so a
+    # pasted region does not push the estimate towards a wrong first step. One row per alpha; the caller picks
+    # the alpha for the whole file (one share for all modes: per-mode shares would overfit noise).
+    lp1 = np.stack([floor_log(a * p1 + (1 - a) * p0) for a in _ALPHAS])  # (n_alpha, nb, nk)
+    best1 = np.argmax(lp1 @ counts, axis=1)
+    out = np.where(nz[None, :], lp1[np.arange(len(_ALPHAS)), best1] - lp0[np.argmax(lp0 @ counts)][None, :], 0.0)
+    md.cache[key] = out
+    return out
+
+
+@dataclass
+class _ModeData:
+    u: int
+    v: int
+    q2: int
+    k: np.ndarray  # (n_blocks,) quantized values of this mode
+    kmax: int
+    counts: np.ndarray  # histogram over -kmax..kmax
+    cache: dict = field(default_factory=dict)  # log-ratio tables by (q1, sigma)
+
+
+def _mode_data(coefs: JpegCoefficients, luma: np.ndarray) -> list[_ModeData]:
+    blocks = coefs.coefficients[0].reshape(-1, 8, 8)
+    out = []
+    for u, v in ALL_MODES[1:_N_MODES]:  # DC's density is the image's brightness histogram, not a GG
+        kv = blocks[:, u, v].astype(np.int64)
+        kmax = int(min(np.abs(kv).max(initial=0), _KMAX))
+        if np.count_nonzero(kv) < _MIN_MODE_NONZERO:
+            continue
+        # Values past kmax are left out (the models are normalised over 0 < |k| <= kmax, so this is exact);
+        # the few large ones carry little of the pattern and would cost most of the time.
+        kc = np.where(np.abs(kv) <= kmax, kv, 0)
+        counts = np.bincount(kc + kmax, minlength=2 * kmax + 1)
+        out.append(_ModeData(u, v, int(coefs.qtables[0][u, v]), kc, kmax, counts))
+    return out
+
+
+def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], dict[int, int], int]:
+    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the share index; the count."""
+    n_nonzero = int(sum(md.counts.sum() - md.counts[md.kmax] for md in modes))
+    scores, shares = {}, {}
+    for qf1 in QF1_CANDIDATES:
+        t1 = ijg_qtable(qf1)
+        totals = sum(_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes)
+        totals = np.zeros(len(_ALPHAS)) + totals
+        shares[qf1] = int(np.argmax(totals))
+        scores[qf1] = float(totals[shares[qf1]]) / np.sqrt(max(n_nonzero, 1))
+    return scores, shares, n_nonzero
+
+
+def _free_steps(modes: list[_ModeData], sigma: float) -> tuple[np.ndarray, float]:
+    """Per low mode the step 2..2*q2 that best explains its histogram alone (-1: none better than single); the sum.
+
+    Returns the ``(8, 8)`` steps and the summed log-likelihood ratio of those
+    free steps over the modes of :data:`DQ_MODES`.
+    """
+    steps = np.full((8, 8), -1, dtype=np.int64)
+    total = 0.0
+    low = set(DQ_MODES)
+    for md in modes:
+        if (md.u, md.v) not in low:  # the first modes only: the ones with values enough to tell steps apart
+            continue
+        best_q, best = -1, 0.0
+        for q1 in range(2, 2 * md.q2 + 1):
+            s = float(np.max(_mode_logratio(md, q1, sigma) @ md.counts))
+            if s > best:
+                best_q, best = q1, s
+        steps[md.u, md.v] = best_q
+        total += best
+    return steps, total
+
+
+def _low_total(modes: list[_ModeData], qf1: int, sigma: float) -> float:
+    """Summed log-likelihood ratio of the IJG table of ``qf1`` over the modes of :data:`DQ_MODES` (best share)."""
+    t1, low = ijg_qtable(qf1), set(DQ_MODES)
+    totals = np.zeros(len(_ALPHAS))
+    for md in modes:
+        if (md.u, md.v) in low:
+            totals = totals + _mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts
+    return float(totals.max())
+
+
+def _pick_qf1(scores: dict[int, float]) -> int:
+    """The best QF1; among near-ties (QFs sharing the same low-frequency steps) the middle of the plateau."""
+    best = max(scores.values())
+    tol = 0.02 * abs(best) + 1e-6
+    tied = [qf for qf, s in scores.items() if s >= best - tol]
+    top = max(scores, key=scores.get)
+    # Contiguous plateau around the argmax only: a distant QF with the same score is a different hypothesis.
+    plateau = [top]
+    for step in (-1, 1):
+        q = top + step
+        while q in tied:
+            plateau.append(q)
+            q += step
+    return int(np.median(sorted(plateau)) // 1)
+
+
+# ---------------------------------------------------------------- the non-aligned scan
+def _nonaligned_scan(luma: np.ndarray, qf_last: int, q2: np.ndarray, *, max_blocks: int = 1024) -> tuple[float, tuple[int, int], int]:
+    """Best outlier score over the 63 shifts and the IJG first QFs 50..99: ``(z, shift, qf1)``.
+
+    For the grid of shift ``(dy, dx)`` the luma is cropped by
+    ``((8 - dy) % 8, (8 - dx) % 8)`` and its block DCT taken; in mode ``i``
+    with candidate step ``q1`` the Rayleigh power ``n |mean exp(2 pi j c / q1)|^2``
+    measures how much the coefficients sit on multiples of ``q1``, summed over
+    the modes with ``q1 >= 2``. Content alone gives power too (coefficients
+    concentrated near 0), but the same at every shift, so the score is the
+    robust z-score of a shift's power among the 63 (median and MAD): the first
+    grid, if any, is the outlier.
+    """
+    rng = np.random.default_rng(0)
+    qf1s = [q for q in range(50, 100) if q != qf_last]
+    tables = np.stack([ijg_qtable(q) for q in qf1s]).astype(np.float64)
+    uv = np.array(DQ_MODES)
+    # QFs sharing the same steps in the used modes are one hypothesis: test each step vector once.
+    steps, first = np.unique(tables[:, uv[:, 0], uv[:, 1]], axis=0, return_index=True)  # (nq, n_modes)
+    qf1s = [qf1s[i] for i in first]
+    # A step dividing the last one also fits the last grid's lattice, which survives at shifts aligned in one
+    # direction: such modes are left out.
+    q2m = np.asarray(q2)[uv[:, 0], uv[:, 1]]
+    use = (steps >= 2) & (q2m[None, :] % steps != 0)
+    shifts = [(dy, dx) for dy in range(8) for dx in range(8) if (dy, dx) != (0, 0)]
+    power = np.empty((len(shifts), len(steps)))
+    sel = None
+    for j, (dy, dx) in enumerate(shifts):
+        c = _grid_coefficients(luma, (8 - dy) % 8, (8 - dx) % 8)[:, uv[:, 0], uv[:, 1]]  # (n, n_modes)
+        if sel is None:
+            n_min = len(_grid_coefficients(luma, 7, 7))  # every crop has at least this many blocks
+            sel = np.sort(rng.choice(n_min, min(max_blocks, n_min), replace=False))
+        c = c[sel]
+        ph = np.exp(2j * np.pi * c[None, :, :] / steps[:, None, :])  # (nq, n, n_modes)
+        power[j] = ((np.abs(ph.mean(axis=1)) ** 2 * len(c)) * use).sum(axis=1)
+    med = np.median(power, axis=0)
+    mad = 1.4826 * np.median(np.abs(power - med), axis=0) + 1e-9
+    z = (power - med) / mad
+    # Grids aligned with the last one in one direction keep its lattice along that direction whatever q1:
+    # they are not searched (a limit: a first grid shifted in rows only or columns only is not found).
+    z[[dy == 0 or dx == 0 for dy, dx in shifts]] = -np.inf
+    j, i = np.unravel_index(int(np.argmax(z)), z.shape)
+    return float(z[j, i]), shifts[j], qf1s[i]
+
+
+# ---------------------------------------------------------------- public API
+def _as_coefficients(source: Any) -> JpegCoefficients:
+    if isinstance(source, JpegCoefficients):
+        return source
+    return read_coefficients(source)
+
+
+def detect_double_quantization(
+    source: str | os.PathLike[str] | bytes | JpegCoefficients,
+    *,
+    nonaligned: bool = True,
+    sigma: float = SIGMA,
+    thresholds: dict[str, Any] | None = None,
+) -> DQResult:
+    """Detect a first JPEG compression in a JPEG file's luma DCT coefficients and estimate its QF.
+
+    Parameters
+    ----------
+    source : path, JPEG bytes or JpegCoefficients
+        Baseline, extended or progressive JPEG, gray or YCbCr (read with
+        :func:`jpegbench.codec.read_coefficients`, which refuses CMYK,
+        12-bit, arithmetic-coded and lossless files with one clear message).
+    nonaligned : bool
+        Also scan the 63 non-aligned grids when the aligned test finds nothing.
+    sigma : float
+        Std of the first decoder's rounding noise on a coefficient.
+    thresholds : dict, optional
+        ``{"aligned": float, "nonaligned": float}``; default :func:`dq_thresholds`.
+
+    Returns
+    -------
+    DQResult
+
+    Raises
+    ------
+    ImageReadError, UnsupportedImageError, ImageTooLargeError
+        From :func:`jpegbench.codec.read_coefficients`.
+    """
+    coefs = _as_coefficients(source)
+    if sigma <= 0:
+        raise InputError(f"sigma must be positive, got {sigma!r}")
+    th = dq_thresholds() if thresholds is None else thresholds
+    qf_last = int(qf_from_qtables([coefs.qtables[0]]).qf)
+    luma = decoded_luma(coefs)
+    modes = _mode_data(coefs, luma)
+    scores, _, n_nonzero = _aligned_scores(modes, sigma)
+    details: dict[str, Any] = {"aligned_scores": scores, "n_nonzero": n_nonzero, "thresholds": th, "sigma": sigma}
+    qf1 = _pick_qf1(scores)
+    score = scores[qf1]
+    steps = np.full((8, 8), -1, dtype=np.int64)
+    if n_nonzero < _MIN_NONZERO:
+        details["note"] = f"only {n_nonzero} non-zero low-frequency coefficients: too few to decide"
+        return DQResult("single", qf_last, None, (0, 0), score, None, steps, details=details)
+    if score >= th["aligned"] and qf1 != qf_last:
+        # Where the first table is not IJG-scaled, free per-mode steps explain the first modes much better.
+        steps, free = _free_steps(modes, sigma)
+        ijg = _low_total(modes, qf1, sigma)
+        kind = "ijg" if ijg >= 0.8 * free else "custom"
+        details.update(free_llr_low=free, ijg_llr_low=ijg)
+        return DQResult("aligned-double", qf_last, qf1, (0, 0), score, None, steps, kind,
+                        score / th["aligned"], details)  # fmt: skip
+    if not nonaligned:
+        return DQResult("single", qf_last, None, (0, 0), score, None, steps, details=details)
+    stat, shift, na_qf1 = _nonaligned_scan(np.clip(np.round(luma), 0, 255), qf_last, coefs.qtables[0])
+    details["nonaligned_qf1"] = na_qf1
+    if stat >= th["nonaligned"]:
+        return DQResult("nonaligned-double", qf_last, na_qf1, shift, score, stat, steps, "ijg",
+                        stat / th["nonaligned"], details)  # fmt: skip
+    return DQResult("single", qf_last, None, (0, 0), score, stat, steps, details=details)
+
+
+def dq_map(
+    source: str | os.PathLike[str] | bytes | JpegCoefficients,
+    *,
+    qf_first: int | None = None,
+    tile: int = 8,
+    sigma: float = SIGMA,
+) -> np.ndarray:
+    """Per tile of ``tile x tile`` blocks, the probability that it was double compressed (aligned).
+
+    Bianchi & Piva's block-grained map: every block's log-likelihood ratio
+    (the sum over the low-frequency modes of ``log P1(k) / P0(k)`` for its
+    non-zero values, the first step from ``qf_first``) summed over the tile,
+    and turned into a posterior with equal priors. A spliced region pasted
+    from a single-compressed image shows as tiles near 0 inside a double
+    compressed image.
+
+    Parameters
+    ----------
+    source : path, JPEG bytes or JpegCoefficients
+    qf_first : int, optional
+        First QF; default: the file's best aligned estimate (even when below
+        the detection threshold).
+    tile : int
+        Tile size in blocks (1: per 8x8 block; 8: 64x64 pixel tiles).
+    sigma : float
+
+    Returns
+    -------
+    ndarray, float64, ``(ceil(rows / tile), ceil(cols / tile))`` in [0, 1]
+        Tiles without any non-zero low-frequency coefficient are 0.5.
+    """
+    if int(tile) < 1:
+        raise InputError(f"tile must be >= 1 block, got {tile!r}")
+    coefs = _as_coefficients(source)
+    luma = decoded_luma(coefs)
+    modes = _mode_data(coefs, luma)
+    if qf_first is None:
+        scores, _, _ = _aligned_scores(modes, sigma)
+        qf_first = _pick_qf1(scores)
+    t1 = ijg_qtable(int(qf_first))
+    rows, cols = coefs.coefficients[0].shape[:2]
+    # Bianchi & Piva's block-grained ratio: each block's values under the image-wide fits (a fit per tile would
+    # have too few values), summed over the tile.
+    llr = np.zeros(rows * cols)
+    for md in modes:
+        llr += _mode_logratio(md, int(t1[md.u, md.v]), sigma)[-1, md.k + md.kmax]  # alpha = 1: this block
+    t = int(tile)
+    pr, pc = -rows % t, -cols % t
+    tiles = np.pad(llr.reshape(rows, cols), ((0, pr), (0, pc))).reshape((rows + pr) // t, t, (cols + pc) // t, t)
+    tiles = tiles.sum(axis=(1, 3))
+    return 1.0 / (1.0 + np.exp(-np.clip(tiles, -50, 50)))
+
+
+def plot_dq_map(
+    source: str | os.PathLike[str] | bytes | JpegCoefficients,
+    *,
+    qf_first: int | None = None,
+    tile: int = 8,
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
+    """Draw the decoded luma with :func:`dq_map` over it (red: double compressed, blue: not); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    coefs = _as_coefficients(source)
+    m = dq_map(coefs, qf_first=qf_first, tile=tile)
+    luma = np.clip(decoded_luma(coefs), 0, 255)[: coefs.height, : coefs.width]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 6 * coefs.height / max(coefs.width, 1)))
+    else:
+        fig = ax.figure
+    ax.imshow(luma, cmap="gray", vmin=0, vmax=255)
+    extent = (0, m.shape[1] * 8 * tile, m.shape[0] * 8 * tile, 0)
+    im = ax.imshow(m, cmap="coolwarm", vmin=0, vmax=1, alpha=0.45, extent=extent, interpolation="nearest")
+    ax.set_xlim(0, coefs.width)
+    ax.set_ylim(coefs.height, 0)
+    ax.set_axis_off()
+    ax.set_title(title or f"P(double compressed) per {8 * tile}x{8 * tile} tile")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return fig
+
+
+def combine_readings(curves: Any, dq: DQResult | None) -> tuple[str, int | None, tuple[int, int], str]:
+    """One answer from the curve estimate and the DCT detector: ``(verdict, qf_first, shift, evidence)``.
+
+    The curves decide whenever they see a double compression, and always
+    without ``dq`` (pixels only). Only where they say ``"single"`` is the
+    DCT detector's finding taken, and only when its first QF is above the
+    last one -- the case the curves cannot see -- so a correct curve answer
+    is never made wrong by it (a DCT false alarm on a single JPEG aside,
+    whose rate ``dq_thresholds.json`` states).
+
+    Parameters
+    ----------
+    curves : QFEstimateResult
+    dq : DQResult or None
+
+    Returns
+    -------
+    verdict, qf_first, shift, evidence
+        ``evidence`` is one of :data:`jpegbench.estimate.result.EVIDENCE`.
+    """
+    if curves.verdict != "single" or dq is None:
+        return curves.verdict, curves.qf_first, tuple(curves.shift), "curves"
+    if dq.detected and dq.qf_first is not None and dq.qf_first > dq.qf_last:
+        evidence = "dct-aligned" if dq.verdict == "aligned-double" else "dct-nonaligned"
+        return dq.verdict, dq.qf_first, tuple(dq.shift), evidence
+    return "single", None, (0, 0), "curves+dct"

@@ -1,0 +1,102 @@
+"""Calibrate the double-quantization detector's thresholds on BSDS500 train/val only; write dq_thresholds.json.
+
+Every BSDS500 train/val photograph (JPEG at quality ~95, 4:2:0) is
+downscaled by 2 with an antialiasing (Lanczos) filter, which removes the
+traces of its own compression, and then compressed once at a QF2 drawn from
+60..90 (seeded), alternately as gray and as RGB 4:2:0 (Pillow, IJG tables).
+These single JPEGs are the null hypothesis: the aligned threshold is the
+``1 - FA_ALIGNED`` quantile of their aligned scores, the non-aligned one the
+``1 - FA_NONALIGNED`` quantile of the non-aligned statistic of a subset
+(the 63-shift scan is the slow part). The false-alarm rates measured on
+them are written next to the thresholds, and, for information, the share of
+aligned doubles (QF1 = QF2 + 10..20) of a subset that the threshold detects. No LIVE1 or skimage image is used
+here: the benchmark (tests/benchmarks/test_dq_bench.py) checks on those.
+
+Run from the repository root::
+
+    python scripts/calibrate_dq.py [--data ../shared/data/BSDS500_trainval] [--nonaligned-n 60] [--doubles-n 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from jpegbench._fs import atomic_write_bytes
+from jpegbench.codec import decode, encode, read_coefficients
+from jpegbench.estimate import dq
+
+FA_ALIGNED = 0.03
+FA_NONALIGNED = 0.01
+SEED = 19
+
+
+def prepare(path: Path, gray: bool) -> np.ndarray:
+    im = Image.open(path).convert("L" if gray else "RGB")
+    w, h = im.size
+    return np.asarray(im.resize((w // 2, h // 2), Image.LANCZOS))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data/BSDS500_trainval")
+    ap.add_argument("--nonaligned-n", type=int, default=60)
+    ap.add_argument("--doubles-n", type=int, default=100)
+    ap.add_argument("--out", default=str(Path(dq.__file__).with_name("dq_thresholds.json")))
+    args = ap.parse_args()
+    files = sorted(Path(args.data).glob("*.jpg"))
+    if not files:
+        raise SystemExit(f"error: no .jpg files in {args.data}")
+    rng = np.random.default_rng(SEED)
+    qf2s = rng.integers(60, 91, size=len(files))
+    na_idx = set(rng.choice(len(files), size=min(args.nonaligned_n, len(files)), replace=False).tolist())
+    aligned, nonaligned, doubles = [], [], []
+    dbl_idx = set(rng.choice(len(files), size=min(args.doubles_n, len(files)), replace=False).tolist())
+    qf1_gap = rng.integers(10, 21, size=len(files))
+    t0 = time.time()
+    for i, (f, qf2) in enumerate(zip(files, qf2s)):
+        coefs = read_coefficients(encode(prepare(f, gray=i % 2 == 0), int(qf2)))
+        luma = dq.decoded_luma(coefs)
+        scores, _, _ = dq._aligned_scores(dq._mode_data(coefs, luma), dq.SIGMA)
+        aligned.append(max(s for q, s in scores.items() if q != int(qf2)))
+        if i in dbl_idx:  # for information only: the thresholds come from the singles
+            q1 = min(int(qf2 + qf1_gap[i]), 98)
+            px = prepare(f, gray=i % 2 == 0)
+            c2 = read_coefficients(encode(decode(encode(px, q1)), int(qf2)))
+            sc, _, _ = dq._aligned_scores(dq._mode_data(c2, dq.decoded_luma(c2)), dq.SIGMA)
+            doubles.append((q1, int(qf2), max(s for q, s in sc.items() if q != int(qf2)), dq._pick_qf1(sc)))
+        if i in na_idx:
+            nonaligned.append(dq._nonaligned_scan(np.clip(np.round(luma), 0, 255), int(qf2), coefs.qtables[0])[0])
+        if i % 50 == 0:
+            print(f"{i}/{len(files)} {time.time() - t0:.0f}s", flush=True)
+    aligned, nonaligned = np.array(aligned), np.array(nonaligned)
+    th_a = float(np.quantile(aligned, 1 - FA_ALIGNED))
+    th_na = float(np.quantile(nonaligned, 1 - FA_NONALIGNED))
+    out = {
+        "aligned": round(th_a, 4),
+        "nonaligned": round(th_na, 4),
+        "false_alarm_aligned": float(np.mean(aligned >= th_a)),
+        "false_alarm_nonaligned": float(np.mean(nonaligned >= th_na)),
+        "n_single": len(aligned),
+        "bsds_aligned_double_detected": float(np.mean([d[2] >= th_a for d in doubles])) if doubles else None,
+        "bsds_aligned_double_qf1_within_5": float(np.mean([abs(d[3] - d[0]) <= 5 for d in doubles]))
+        if doubles else None,
+        "n_double": len(doubles),
+        "n_single_nonaligned": len(nonaligned),
+        "data": "BSDS500 train+val (300), downscaled x1/2 (Lanczos), single JPEG at QF2 ~ U{60..90}, "
+                "gray and RGB 4:2:0 alternately, Pillow encoder",
+        "seed": SEED,
+        "sigma": dq.SIGMA,
+        "script": "scripts/calibrate_dq.py",
+    }
+    atomic_write_bytes(Path(args.out), (json.dumps(out, indent=1) + "\n").encode())
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
