@@ -11,9 +11,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from jpegbench.codec import (
@@ -30,7 +30,7 @@ from jpegbench.codec import (
 )
 from jpegbench.errors import ImageReadError, InputError, QualityError, UnsupportedImageError
 from jpegbench.models._method import BaseMethod
-from jpegbench.models._restoration import EstimateFn, Restoration, dominant_qf
+from jpegbench.models._restoration import Restoration, dominant_qf
 from jpegbench.models.guided_inference import restore_ijcn, restore_qcn
 from jpegbench.models.guided_weights import find_guided_weights, load_guided_model
 from jpegbench.models.ijcn import IJCN
@@ -87,20 +87,9 @@ class GuidedMethod(BaseMethod):
     #: Called on a file's path or bytes, not on decoded pixels.
     reads_file = True
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        weights: str | os.PathLike[str] | nn.Module | None,
-        weights_dir: str | os.PathLike[str] | None,
-        device: str | torch.device | None,
-        tile: int | None,
-        overlap: int | None,
-        estimator: str,
-        estimate_fn: EstimateFn | None,
-    ) -> None:
-        super().__init__(name, weights=weights, weights_dir=weights_dir, device=device, tile=tile, overlap=overlap,
-                         estimator=estimator, estimate_fn=estimate_fn)  # fmt: skip
+    def __init__(self, name: str, **settings: Any) -> None:
+        # settings: those of BaseMethod (weights, weights_dir, device, tile, overlap, estimator, estimate_fn).
+        super().__init__(name, **settings)
         self.architecture = GUIDED_METHODS[name]
         self.dominant = name.endswith("-d")
 
