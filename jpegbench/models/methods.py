@@ -56,6 +56,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,21 +95,9 @@ class Method(BaseMethod):
     reads_file = False
     model_class = FBCNN
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        weights: str | os.PathLike[str] | FBCNN | None,
-        weights_dir: str | os.PathLike[str] | None,
-        device: str | torch.device | None,
-        tile: int | None,
-        overlap: int | None,
-        estimator: str,
-        estimate_fn: EstimateFn | None,
-        color_policy: str,
-    ) -> None:
-        super().__init__(name, weights=weights, weights_dir=weights_dir, device=device, tile=tile, overlap=overlap,
-                         estimator=estimator, estimate_fn=estimate_fn)  # fmt: skip
+    def __init__(self, name: str, *, color_policy: str, **settings: Any) -> None:
+        # settings: those of BaseMethod (weights, weights_dir, device, tile, overlap, estimator, estimate_fn).
+        super().__init__(name, **settings)
         self._color_policy = color_policy
 
     def model(self, channels: int = 1) -> tuple[FBCNN, str]:
