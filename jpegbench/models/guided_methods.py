@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from jpegbench.codec import (
@@ -28,11 +29,11 @@ from jpegbench.codec import (
     read_regular_file,
 )
 from jpegbench.errors import ImageReadError, InputError, QualityError, UnsupportedImageError
-from jpegbench.models._restoration import EstimateFn, Restoration, dominant_qf
+from jpegbench.models._method import BaseMethod
+from jpegbench.models._restoration import Restoration, dominant_qf
 from jpegbench.models.guided_inference import restore_ijcn, restore_qcn
 from jpegbench.models.guided_weights import find_guided_weights, load_guided_model
 from jpegbench.models.ijcn import IJCN
-from jpegbench.models.weights import resolve_weights
 
 __all__ = ["GUIDED_METHODS", "GuidedMethod"]
 
@@ -74,7 +75,7 @@ def _ijg_tables(qf: int) -> list[np.ndarray]:
     return [ijg_qtable(qf), ijg_qtable(qf, chroma=True)]
 
 
-class GuidedMethod:
+class GuidedMethod(BaseMethod):
     """A table-guided restoration method (QCN, QGCN, IJCN or a ``-d`` twin); call it on a JPEG file.
 
     Build with :func:`jpegbench.models.get_method`. Models are loaded on
@@ -86,47 +87,18 @@ class GuidedMethod:
     #: Called on a file's path or bytes, not on decoded pixels.
     reads_file = True
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        weights: str | os.PathLike[str] | nn.Module | None,
-        weights_dir: str | os.PathLike[str] | None,
-        device: str | torch.device | None,
-        tile: int | None,
-        overlap: int | None,
-        estimator: str,
-        estimate_fn: EstimateFn | None,
-    ) -> None:
-        self.name = name
+    def __init__(self, name: str, **settings: Any) -> None:
+        # settings: those of BaseMethod (weights, weights_dir, device, tile, overlap, estimator, estimate_fn).
+        super().__init__(name, **settings)
         self.architecture = GUIDED_METHODS[name]
         self.dominant = name.endswith("-d")
-        self._weights = weights
-        self._weights_dir = weights_dir
-        self._device = device
-        self._tile = tile
-        self._overlap = overlap
-        self._estimator = estimator
-        self._estimate_fn = estimate_fn
-        self._models: dict[int, tuple[nn.Module, str]] = {}
 
-    def __repr__(self) -> str:
-        return f"GuidedMethod({self.name!r}, weights={self._weights!r}, tile={self._tile})"
+    def _find_weights(self, channels: int) -> Path:
+        return find_guided_weights(self.architecture, channels=channels, weights_dir=self._weights_dir)
 
-    def model(self, channels: int = 1) -> tuple[nn.Module, str]:
-        """The model (and its weights' path) used for images with ``channels`` channels."""
-        if isinstance(self._weights, nn.Module):
-            return self._weights, "<in-memory model>"
-        if channels not in self._models:
-            if self._weights is None:
-                path = find_guided_weights(self.architecture, channels=channels, weights_dir=self._weights_dir)
-            else:
-                path = resolve_weights(self._weights, weights_dir=self._weights_dir)
-            cached = [m for m in self._models.values() if m[1] == str(path)]
-            model = cached[0][0] if cached else load_guided_model(
-                path, architecture=self.architecture, device=self._device, weights_dir=self._weights_dir)
-            self._models[channels] = (model, str(path))
-        return self._models[channels]
+    def _load(self, path: Path) -> nn.Module:
+        return load_guided_model(path, architecture=self.architecture, device=self._device,
+                                 weights_dir=self._weights_dir)  # fmt: skip
 
     # -- what an input may be ---------------------------------------------------------
 

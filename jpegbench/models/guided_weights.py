@@ -55,6 +55,7 @@ from jpegbench.models.weights import (
     GUIDED_CHECKPOINT_FORMAT,
     WEIGHTS_DIR_ENV,
     _clean_state_dict,
+    _mismatch,
     _read,
     _search_dirs,
     _unwrap,
@@ -224,18 +225,10 @@ def infer_guided_config(state_dict: dict[str, Tensor], architecture: str | None 
 
 
 def _check_fit(model: nn.Module, sd: dict[str, Tensor], name: str, arch: str) -> None:
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    wrong = [
-        f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in sd and sd[k].shape != v.shape
-    ]
-    if missing or unexpected or wrong:
+    problems = _mismatch(model, sd)
+    if problems:
         parts = [f"{len(items)} {label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
-                 for label, items in (("missing", missing), ("unexpected", unexpected),
-                                      ("wrong shape (file vs model)", wrong)) if items]  # fmt: skip
+                 for label, items in problems]  # fmt: skip
         raise WeightsError(f"weights {name} do not fit {arch.upper()}({model.extra_repr()}): {'; '.join(parts)}")
 
 

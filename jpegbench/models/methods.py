@@ -56,6 +56,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,6 +64,7 @@ import torch
 from jpegbench.codec import check_pixels
 from jpegbench.errors import InputError, WeightsError
 from jpegbench.estimate.api import ESTIMATORS
+from jpegbench.models._method import BaseMethod
 from jpegbench.models._restoration import QF_SOURCES, EstimateFn, Restoration, dominant_qf
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.guided_inference import check_guided_tiling
@@ -83,7 +85,7 @@ _ROLE = {"fbcnn": "fbcnn", "fbcnn-d": "fbcnn", "fbcnn-a": "fbcnn-a"}
 _LEGACY_POLICY = {"y": "luma", "error": "color"}
 
 
-class Method:
+class Method(BaseMethod):
     """A named restoration method; call it on pixels.
 
     Build with :func:`get_method`. Models are loaded on first use and kept.
@@ -91,51 +93,28 @@ class Method:
 
     #: Called on decoded pixels (the table-guided methods read files instead).
     reads_file = False
+    model_class = FBCNN
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        weights: str | os.PathLike[str] | FBCNN | None,
-        weights_dir: str | os.PathLike[str] | None,
-        device: str | torch.device | None,
-        tile: int | None,
-        overlap: int | None,
-        estimator: str,
-        estimate_fn: EstimateFn | None,
-        color_policy: str,
-    ) -> None:
-        self.name = name
-        self._weights = weights
-        self._weights_dir = weights_dir
-        self._device = device
-        self._tile = tile
-        self._overlap = overlap
-        self._estimator = estimator
-        self._estimate_fn = estimate_fn
+    def __init__(self, name: str, *, color_policy: str, **settings: Any) -> None:
+        # settings: those of BaseMethod (weights, weights_dir, device, tile, overlap, estimator, estimate_fn).
+        super().__init__(name, **settings)
         self._color_policy = color_policy
-        self._models: dict[int, tuple[FBCNN, str]] = {}
-
-    def __repr__(self) -> str:
-        return f"Method({self.name!r}, weights={self._weights!r}, tile={self._tile})"
 
     def model(self, channels: int = 1) -> tuple[FBCNN, str]:
         """The model (and its weights' path) used for images with ``channels`` channels."""
         if self.name == "jpeg":
             raise InputError("method 'jpeg' has no model")
-        if isinstance(self._weights, FBCNN):
-            return self._weights, "<in-memory model>"
-        if channels not in self._models:
-            if self._weights is None:
-                path = find_weights(_ROLE[self.name], channels=channels, weights_dir=self._weights_dir,
-                                    color_policy=self._color_policy)
-            else:
-                path = resolve_weights(self._weights, weights_dir=self._weights_dir)
-            cached = [m for m in self._models.values() if m[1] == str(path)]
-            model = cached[0][0] if cached else load_model(path, device=self._device)
-            self._check_policy(model, channels, str(path))
-            self._models[channels] = (model, str(path))
-        return self._models[channels]
+        return super().model(channels)  # type: ignore[return-value]
+
+    def _find_weights(self, channels: int) -> Path:
+        return find_weights(_ROLE[self.name], channels=channels, weights_dir=self._weights_dir,
+                            color_policy=self._color_policy)  # fmt: skip
+
+    def _load(self, path: Path) -> FBCNN:
+        return load_model(path, device=self._device)
+
+    def _accept(self, model: FBCNN, channels: int, path: str) -> None:  # type: ignore[override]
+        self._check_policy(model, channels, path)
 
     def _check_policy(self, model: FBCNN, channels: int, path: str) -> None:
         """Refuse a named model that cannot take the path ``color_policy`` asks for (colour images only)."""

@@ -43,12 +43,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from jpegbench.errors import ConfigError, ShapeError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 __all__ = ["QCN", "QGCN", "GLOBAL_SIZE"]
 
@@ -132,7 +135,31 @@ def _check_image(x: object, channels: int, what: str) -> Tensor:
     return x
 
 
-class QCN(nn.Module):
+class _QNet(nn.Module):
+    """What QCN and QGCN share around their layers: a :attr:`config` of the constructor's keyword arguments."""
+
+    config: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Self:
+        """Build from :attr:`config` (the constructor's keyword arguments)."""
+        return cls(**config)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.config.items())
+
+
+def _head(in_channel: int, n_feats: int) -> tuple[nn.Conv2d, nn.Sequential]:
+    """``conv_input`` and ``downscale``: image and maps to features at half resolution."""
+    return _conv3(in_channel, n_feats, bias=False), _down(n_feats)
+
+
+def _tail(n_feats: int, out_channel: int) -> tuple[nn.Conv2d, nn.Sequential, nn.Conv2d]:
+    """``conv_mid``, ``upscale`` and ``conv_output``: half-resolution features back to the image."""
+    return _conv3(n_feats, n_feats, bias=False), _up(n_feats), _conv3(n_feats, out_channel, bias=False)
+
+
+class QCN(_QNet):
     """Quantization-map guided restoration network (the paper's QCN, the authors' ``qmar.Net``).
 
     Parameters
@@ -171,21 +198,10 @@ class QCN(nn.Module):
         _check_common(in_channel, out_channel, n_feats, n_resblocks, res_scale, scale)
         self.config = {"in_channel": in_channel, "out_channel": out_channel, "n_feats": n_feats,
                        "n_resblocks": n_resblocks, "res_scale": float(res_scale)}  # fmt: skip
-        self.conv_input = _conv3(in_channel, n_feats, bias=False)
-        self.downscale = _down(n_feats)
+        self.conv_input, self.downscale = _head(in_channel, n_feats)
         self.residual = nn.Sequential(*(ResidualBlock(n_feats, res_scale) for _ in range(n_resblocks)))
-        self.conv_mid = _conv3(n_feats, n_feats, bias=False)
-        self.upscale = _up(n_feats)
-        self.conv_output = _conv3(n_feats, out_channel, bias=False)
+        self.conv_mid, self.upscale, self.conv_output = _tail(n_feats, out_channel)
         _init_convs(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> QCN:
-        """Build from :attr:`config` (the constructor's keyword arguments)."""
-        return cls(**config)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.config.items())
 
     def forward(self, x: Tensor) -> Tensor:
         """Restore ``x`` = image ⊕ quantization maps, ``(N, in_channel, H, W)`` -> ``(N, out_channel, H, W)``."""
@@ -194,7 +210,7 @@ class QCN(nn.Module):
         return self.conv_output(self.upscale(out) + head)
 
 
-class QGCN(nn.Module):
+class QGCN(_QNet):
     """QCN with a global branch on a 112x112 copy of the image (the authors' ``qmarg.Net``).
 
     Parameters
@@ -259,25 +275,14 @@ class QGCN(nn.Module):
         self.conv_global_l = nn.Sequential(
             nn.Linear(self._global_flat, 1024), nn.ReLU(), nn.Linear(1024, _GLOBAL_FEATURES)
         )
-        self.conv_input = _conv3(in_channel, n_feats, bias=False)
-        self.downscale = _down(n_feats)
+        self.conv_input, self.downscale = _head(in_channel, n_feats)
         half = n_resblocks // 2
         self.residual1 = nn.Sequential(*(ResidualBlock(n_feats, res_scale) for _ in range(half)))
         self.conv_res_mid = _conv3(n_feats + _GLOBAL_FEATURES, n_feats, bias=True)
         self.relu_mid = nn.ReLU()
         self.residual2 = nn.Sequential(*(ResidualBlock(n_feats, res_scale) for _ in range(half)))
-        self.conv_mid = _conv3(n_feats, n_feats, bias=False)
-        self.upscale = _up(n_feats)
-        self.conv_output = _conv3(n_feats, out_channel, bias=False)
+        self.conv_mid, self.upscale, self.conv_output = _tail(n_feats, out_channel)
         _init_convs(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> QGCN:
-        """Build from :attr:`config` (the constructor's keyword arguments)."""
-        return cls(**config)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.config.items())
 
     def global_features(self, resized: Tensor) -> Tensor:
         """The global branch: ``(N, in_glo_channel, 112, 112)`` -> ``(N, 64)``.

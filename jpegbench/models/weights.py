@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from jpegbench._fs import atomic_write
 from jpegbench.errors import ConfigError, InputError, WeightsError
@@ -439,7 +439,8 @@ def describe_state_dict(state_dict: dict[str, Tensor]) -> str:
     return f"looks like a {cfg['in_nc']}-channel FBCNN with nc={cfg['nc']}, nb={cfg['nb']}"
 
 
-def _check_fit(model: FBCNN, sd: dict[str, Tensor], path: Path) -> None:
+def _mismatch(model: nn.Module, sd: dict[str, Tensor]) -> list[tuple[str, list[str]]]:
+    """How ``sd`` does not fit ``model``: ``(label, keys)`` for each kind of misfit found; empty if it fits."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
@@ -448,13 +449,18 @@ def _check_fit(model: FBCNN, sd: dict[str, Tensor], path: Path) -> None:
         for k, v in expected.items()
         if k in sd and sd[k].shape != v.shape
     ]
-    if not (missing or unexpected or wrong):
+    kinds = (("missing", missing), ("unexpected", unexpected), ("wrong shape (file vs model)", wrong))
+    return [(label, items) for label, items in kinds if items]
+
+
+def _check_fit(model: FBCNN, sd: dict[str, Tensor], path: Path) -> None:
+    problems = _mismatch(model, sd)
+    if not problems:
         return
     parts = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape (file vs model)", wrong)):
-        if items:
-            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
-            parts.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
+    for label, items in problems:
+        more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+        parts.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
     raise WeightsError(
         f"weights {path.name} do not fit FBCNN({model.extra_repr()}): {'; '.join(parts)}; "
         f"the file {describe_state_dict(sd)}"

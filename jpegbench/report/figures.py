@@ -252,6 +252,13 @@ def flexibility_figure(flex: pd.DataFrame):
     return fig
 
 
+def _show_crop(ax, img: np.ndarray) -> None:
+    # Pixels as they are: no interpolation, no rescaling of the 0..255 range, no ticks.
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def crop_strip_figure(examples: Mapping[str, Any]):
     """Before/after crops of one sample: JPEG, each method's output (registry order), ground truth.
 
@@ -268,10 +275,7 @@ def crop_strip_figure(examples: Mapping[str, Any]):
         names = ["jpeg_input", *names]
     fig, axes = _new(len(names), width=2.6, height=3.0)
     for ax, n in zip(axes, names):
-        img = crops[n]
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _show_crop(ax, crops[n])
         if n == "hq":
             title = "ground truth"
         else:
@@ -308,10 +312,7 @@ def realworld_figure(image: Mapping[str, Any], crops: Mapping[str, np.ndarray]):
     names = [n for n in ("jpeg", "blind", "dominant", "manual") if n in crops]
     fig, axes = _new(len(names), width=2.8, height=3.1)
     for ax, n in zip(axes, names):
-        img = crops[n]
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _show_crop(ax, crops[n])
         title = _REAL_TITLE[n]
         if n == "jpeg" and image.get("qf_tables") is not None:
             title += f"\ntables QF {image['qf_tables']}"

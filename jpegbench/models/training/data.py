@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from jpegbench._config import config_error
-from jpegbench.codec import jpeg_roundtrip, list_images, read_image
+from jpegbench.codec import encode, jpeg_roundtrip, list_images, read_image
 from jpegbench.metrics import psnr
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import _to_tensor
@@ -123,18 +123,23 @@ def val_images(cfg: TrainConfig, files: list[Path]) -> list[np.ndarray]:
     return out
 
 
-def val_cells(cfg: TrainConfig, images: list[np.ndarray]) -> Cells:
-    """Pre-compressed validation pairs (lq, hq) per cell, computed once, with the training encoder settings."""
+def val_cells(cfg: TrainConfig, images: list[np.ndarray], *, as_files: bool = False) -> Cells:
+    """Pre-compressed validation pairs (lq, hq) per cell, computed once, with the training encoder settings.
+
+    ``lq`` is the decoded JPEG, or with ``as_files`` the JPEG file's bytes
+    (what the table-guided networks read).
+    """
     from jpegbench.synth.degrade import double_jpeg
 
-    cells = []
+    single = encode if as_files else jpeg_roundtrip
+    cells: Cells = []
     for qf in cfg.val_qfs:
-        cells.append((f"qf{qf}", [(jpeg_roundtrip(img, qf, subsampling=cfg.subsampling), img) for img in images]))
+        cells.append((f"qf{qf}", [(single(img, qf, subsampling=cfg.subsampling), img) for img in images]))
     for qf1, qf2 in cfg.val_double:
         pairs = []
         for img in images:
             res = double_jpeg(img, qf1, qf2, cfg.val_shift, subsampling=cfg.subsampling)
-            pairs.append((res.lq_pixels, res.hq_pixels))
+            pairs.append((res.lq_bytes if as_files else res.lq_pixels, res.hq_pixels))
         cells.append((f"d{qf1}-{qf2}", pairs))
     return cells
 

@@ -62,7 +62,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from jpegbench.codec import decode, encode
+from jpegbench.codec import decode
 from jpegbench.codec.coefficients import read_coefficients
 from jpegbench.errors import ConfigError
 from jpegbench.models.guided_inference import restore_ijcn, restore_qcn
@@ -71,7 +71,7 @@ from jpegbench.models.ijcn import IJCN
 from jpegbench.models.jpeg_inputs import _to_unit_range, ijcn_inputs_from_jpeg, qcn_inputs_from_jpeg
 from jpegbench.models.qcn import QGCN
 from jpegbench.models.training.config import TrainConfig
-from jpegbench.models.training.data import Cells, _color, _planes, _psnr, step_items
+from jpegbench.models.training.data import Cells, _color, _planes, _psnr, step_items, val_cells
 
 __all__ = [
     "build_guided_model", "guided_identity_init", "make_guided_dataset", "guided_sample", "guided_batch_at", "guided_forward", "guided_loss",
@@ -259,18 +259,7 @@ def guided_loss(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, flo
 
 def guided_val_cells(cfg: TrainConfig, images: list[np.ndarray]) -> Cells:
     """Validation pairs ``(jpeg_bytes, hq)`` per cell, encoded once as the training patches are."""
-    from jpegbench.synth.degrade import double_jpeg
-
-    cells: Cells = []
-    for qf in cfg.val_qfs:
-        cells.append((f"qf{qf}", [(encode(img, qf, subsampling=cfg.subsampling), img) for img in images]))
-    for qf1, qf2 in cfg.val_double:
-        pairs = []
-        for img in images:
-            res = double_jpeg(img, qf1, qf2, cfg.val_shift, subsampling=cfg.subsampling)
-            pairs.append((res.lq_bytes, res.hq_pixels))
-        cells.append((f"d{qf1}-{qf2}", pairs))
-    return cells
+    return val_cells(cfg, images, as_files=True)
 
 
 def _restore(model: nn.Module, jpeg: bytes, device: torch.device) -> np.ndarray:
