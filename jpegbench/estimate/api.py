@@ -13,7 +13,8 @@ from jpegbench.errors import InputError
 from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import FileEstimate, QFEstimateResult
-from jpegbench.estimate.robust import robust_estimate
+from jpegbench.estimate.robust import _checked, robust_estimate
+from jpegbench.estimate.verdict import open_world_estimate
 
 __all__ = ["ESTIMATORS", "estimate_qf", "estimate_qf_batch", "estimate_file", "estimate_from_curves"]
 
@@ -22,7 +23,13 @@ _CURVE_KEYS = ("qfs", "codec", "codec_version", "chunk_blocks", "num_threads", "
 
 
 def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **params: Any) -> QFEstimateResult:
-    """Run an estimator on precomputed curves (``params`` go to the estimator)."""
+    """Run an estimator on precomputed curves (``params`` go to the estimator).
+
+    The robust estimator runs in the open world (:func:`jpegbench.estimate.verdict.open_world_estimate`):
+    it first asks whether the curves show any JPEG grid (verdicts ``"uncompressed"``,
+    ``"undetermined"``) and its confidence is calibrated. The paper estimator is FBCNN-D's
+    rule as written: it always answers a QF.
+    """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
     fn = ESTIMATORS[estimator]
@@ -30,6 +37,9 @@ def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **para
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise InputError(f"unknown option(s) {unknown} for the {estimator!r} estimator; it accepts {accepted}")
+    if estimator == "robust":
+        _checked(curves)  # bad curves keep the estimator's own one-line error
+        return open_world_estimate(curves, fn, **params)
     return fn(curves, **params)
 
 
@@ -127,6 +137,8 @@ def estimate_file(
     pixels = read_image(p, min_size=1)
     params.setdefault("luma", "bt601-full")
     result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
+    # pixels that show no grid (a near-lossless JPEG) leave the file's own tables as the answer
     dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
-    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
+    return FileEstimate(path=str(p), pixels=result, tables=tables,
+                        qf_last_agrees=result.qf_last is not None and result.qf_last == tables.qf,
                         qf_dominant=int(dominant))  # fmt: skip

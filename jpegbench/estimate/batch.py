@@ -74,13 +74,21 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
         seconds = time.perf_counter() - t0
     except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
         return "skip", (str(path), str(exc).removeprefix(f"{src}: ")), None
+    def na(v: Any) -> Any:
+        return pd.NA if v is None else v
+
+    shift = r.shift or (None, None)  # uncompressed / undetermined: no grid, no shift
     row = {
         "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
-        "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
-        "qf_first": r.qf_first if r.qf_first is not None else pd.NA, "shift_dy": r.shift[0],
-        "shift_dx": r.shift[1], "verdict": r.verdict, "confidence": r.confidence,
+        "backend": backend, "qf_last": na(r.qf_last), "qf_dominant": na(r.qf_dominant),
+        "qf_first": na(r.qf_first), "shift_dy": na(shift[0]), "shift_dx": na(shift[1]),
+        "verdict": r.verdict, "confidence": r.confidence,
         "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
-        "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
+        "qf_last_agrees": (r.qf_last is not None and r.qf_last == tables.qf) if tables else pd.NA,
+        "seconds": seconds,
+        # where the pixel QFs stand: IJG-scale estimates, flagged when the file's own tables are not IJG's
+        "qf_ijg_scale": bool(tables is not None and not tables.ijg),
+        "grid_moved": bool(r.details.get("grid_moved", False)), "note": str(r.details.get("why", "")),
     }  # fmt: skip
     row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
     curves = np.asarray(r.curves.mse, dtype=np.float32) if opts["save_curves"] and r.curves is not None else None
@@ -160,9 +168,15 @@ def estimate_inputs(
     EstimateRun
         ``table`` has one row per readable image: ``path, width, height,
         estimator, backend, qf_last, qf_dominant, qf_first, shift_dy, shift_dx,
-        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds``
-        (table columns are empty for non-JPEG files), plus ground truth for
-        corpus samples. Unreadable or too small images are listed in ``skipped``.
+        verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds,
+        qf_ijg_scale, grid_moved, note`` (table columns are empty for non-JPEG
+        files; QFs and shift are empty for the verdicts ``uncompressed`` and
+        ``undetermined``; ``qf_ijg_scale``: the file's tables are not IJG
+        tables, so the pixel QFs are IJG-scale equivalents, ``qf_tables`` the
+        nearest IJG QF; ``grid_moved``: the grid is not on the image's own
+        8x8 lattice, it was cropped after compression; ``note``: why a verdict
+        is ``undetermined`` or a grid moved), plus ground truth for corpus
+        samples. Unreadable or too small images are listed in ``skipped``.
     """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
@@ -220,8 +234,10 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
                     for (q1, q2, al), kind in zip(truth, verdict)], dtype=object)  # fmt: skip
     d = pd.DataFrame({
         "class": cls,
-        "dominant_within_2": (t["qf_dominant"] - t["true_dominant_qf"]).abs() <= 2,
-        "shift_correct": (t["shift_dy"] == t["true_shift_dy"]) & (t["shift_dx"] == t["true_shift_dx"]),
+        # an uncompressed / undetermined reading has no QF or shift: NaN, never within 2, never correct
+        "dominant_within_2": (_num(t["qf_dominant"]) - _num(t["true_dominant_qf"])).abs() <= 2,
+        "shift_correct": (_num(t["shift_dy"]) == _num(t["true_shift_dy"]))
+        & (_num(t["shift_dx"]) == _num(t["true_shift_dx"])),
         "verdict_correct": t["verdict"] == verdict,
     })  # fmt: skip
     out = d.groupby("class", sort=False).agg(
@@ -233,6 +249,10 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     out[["dominant_within_2", "shift_correct", "verdict_correct"]] *= 100
     out.loc[out.index.isin(["single", "aligned"]), "shift_correct"] = np.nan
     return out
+
+
+def _num(col: pd.Series) -> pd.Series:
+    return pd.to_numeric(col, errors="coerce").astype("float64")
 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
