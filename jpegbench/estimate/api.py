@@ -14,7 +14,7 @@ from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import _checked, robust_estimate
-from jpegbench.estimate.verdict import open_world_estimate
+from jpegbench.estimate.verdict import distinct_levels, open_world_estimate
 
 __all__ = ["ESTIMATORS", "estimate_qf", "estimate_qf_batch", "estimate_file", "estimate_from_curves"]
 
@@ -22,13 +22,15 @@ ESTIMATORS = {"robust": robust_estimate, "paper": paper_estimate}
 _CURVE_KEYS = ("qfs", "codec", "codec_version", "chunk_blocks", "num_threads", "luma")
 
 
-def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **params: Any) -> QFEstimateResult:
+def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", pixels: np.ndarray | None = None,
+                         **params: Any) -> QFEstimateResult:  # fmt: skip
     """Run an estimator on precomputed curves (``params`` go to the estimator).
 
     The robust estimator runs in the open world (:func:`jpegbench.estimate.verdict.open_world_estimate`):
     it first asks whether the curves show any JPEG grid (verdicts ``"uncompressed"``,
-    ``"undetermined"``) and its confidence is calibrated. The paper estimator is FBCNN-D's
-    rule as written: it always answers a QF.
+    ``"undetermined"``) and its confidence is calibrated; ``pixels``, the image the curves
+    came from, when given, lets it also call synthetic images of a few distinct levels
+    ``"undetermined"``. The paper estimator is FBCNN-D's rule as written: it always answers a QF.
     """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
@@ -39,7 +41,7 @@ def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **para
         raise InputError(f"unknown option(s) {unknown} for the {estimator!r} estimator; it accepts {accepted}")
     if estimator == "robust":
         _checked(curves)  # bad curves keep the estimator's own one-line error
-        return open_world_estimate(curves, fn, **params)
+        return open_world_estimate(curves, fn, levels=None if pixels is None else distinct_levels(pixels), **params)
     return fn(curves, **params)
 
 
@@ -86,7 +88,7 @@ def estimate_qf(
         curves = mse_curves_batch([pixels], backend=backend, device=device, **curve_kw)[0]
     elif curve_kw:
         raise InputError(f"curve options {sorted(curve_kw)} cannot be used with precomputed curves")
-    return estimate_from_curves(curves, estimator=estimator, **params)
+    return estimate_from_curves(curves, estimator=estimator, pixels=pixels, **params)
 
 
 def estimate_qf_batch(
@@ -102,7 +104,7 @@ def estimate_qf_batch(
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
     all_curves = mse_curves_batch(images, backend=backend, device=device, **curve_kw)
-    return [estimate_from_curves(c, estimator=estimator, **params) for c in all_curves]
+    return [estimate_from_curves(c, estimator=estimator, pixels=x, **params) for c, x in zip(all_curves, images)]
 
 
 def estimate_file(

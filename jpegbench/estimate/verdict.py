@@ -3,7 +3,8 @@
 Order of the decision:
 
 1. ``undetermined`` when the image cannot carry the evidence (too small, too
-   flat) or the two grid tests disagree (synthetic or periodic content);
+   flat, a palette of a few values) or the two grid tests disagree
+   (synthetic or periodic content);
 2. ``uncompressed`` when neither finds a grid;
 3. a grid on the image's own 8x8 lattice: the estimator reads the curves as
    they are;
@@ -31,17 +32,32 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from jpegbench.estimate.confidence import apply_map
 from jpegbench.estimate.curves import MSECurves
 from jpegbench.estimate.grid import calibration, grid_evidence, grid_kind, roll_curves
 from jpegbench.estimate.result import QFEstimateResult
 
-__all__ = ["open_world_estimate"]
+__all__ = ["open_world_estimate", "distinct_levels", "MAX_SYNTHETIC_LEVELS"]
+
+#: Images with at most this many distinct values (grey levels, or RGB colours) read ``undetermined``: a
+#: palette image whose flat areas happen to fill 8x8 cells encodes exactly on the grid it is drawn on,
+#: which the curves cannot tell from a JPEG grid; a decoded lossy JPEG of natural content has far more.
+MAX_SYNTHETIC_LEVELS = 16
+
+
+def distinct_levels(pixels) -> int:
+    """Distinct grey levels (gray) or colours (RGB) of uint8 pixels."""
+    x = np.asarray(pixels)
+    if x.ndim == 3:
+        x = (x[..., 0].astype(np.uint32) << 16) | (x[..., 1].astype(np.uint32) << 8) | x[..., 2]
+    return int(np.unique(x).size)
 
 
 def open_world_estimate(curves: MSECurves, estimate_fn, *, calibrated: bool = True,
                         depth_threshold: float | None = None, outlier_threshold: float | None = None,
-                        **params) -> QFEstimateResult:  # fmt: skip
+                        levels: int | None = None, **params) -> QFEstimateResult:  # fmt: skip
     """Grid check, then ``estimate_fn(curves, **params)`` on the grid's curves, then calibrated confidence.
 
     Parameters
@@ -55,11 +71,16 @@ def open_world_estimate(curves: MSECurves, estimate_fn, *, calibrated: bool = Tr
         scores, what the calibration script fits on).
     depth_threshold, outlier_threshold : float, optional
         Override the calibrated grid thresholds (the calibration script derives them).
+    levels : int, optional
+        Distinct values of the image (:func:`distinct_levels`); at most
+        :data:`MAX_SYNTHETIC_LEVELS` makes it ``undetermined``.
     **params
         For ``estimate_fn``.
     """
     ev = grid_evidence(curves)
     kind, why = grid_kind(ev, depth_threshold=depth_threshold, outlier_threshold=outlier_threshold)
+    if levels is not None and levels <= MAX_SYNTHETIC_LEVELS and kind != "undetermined":
+        kind, why = "undetermined", f"synthetic: only {levels} distinct values"
     grid = ev.as_dict()
     if kind in ("uncompressed", "undetermined"):
         raw = ev.depth
