@@ -200,7 +200,7 @@ def test_code_reads_the_committed_calibration():
         lo, hi = cal["evidence"][name]["interval"]
         assert lo < cal["thresholds"][name] <= hi, name
     assert {k: v["value"] for k, v in cal["fixed_by_design"].items()} == {k: v for k, (v, _) in FIXED.items()}
-    assert "BSDS500_trainval (300 images)" == cal["data"]
+    assert cal["data"].startswith("BSDS500_trainval (100 of 300 images")
     for verdict, m in cal["maps"].items():
         y = np.asarray(m["y"])
         assert np.all((y > 0) & (y < 1)), verdict
