@@ -13,10 +13,12 @@ shifts`` (per QF, as in :mod:`.robust`), each shift's *dip* is ``min_q R[s, q]``
 grid evidence is ``median_s(dip) - min_s(dip)`` (log units: how far the most
 special shift falls below the typical one) and its *outlier score* is that
 depth in units of the dips' robust spread (``1.4826 * MAD``, floored at
-``min_spread``). A last compression at QF 100 still leaves a depth of about
-0.3 (its own grid is exact up to rounding), a never-compressed photograph
-about 0.02-0.1, noise of choosing the deepest of 64 near-equal dips. Both
-tests must agree:
+``min_spread``). On the calibration set, never-compressed images reach a
+depth of at most 0.19 (the noise of choosing the deepest of 64 near-equal
+dips) and an outlier score of 4.8; JPEGs at QF <= 95 at least 1.6 and 16.
+Near-lossless JPEGs fall in between or below: on a 256 x 256 crop of
+``camera`` the depth is 2.4 at QF 95, 1.7 at 97, 0.7 at 99 and 0.4 at 100 (which
+therefore reads ``uncompressed``). Both tests must agree:
 
 * depth ``>= depth_threshold`` **and** score ``>= outlier_threshold``: a grid
   (at the deepest shift; ``(0, 0)`` is preferred when its own depth passes,
