@@ -437,17 +437,29 @@ def estimate_command(inputs: tuple[str, ...], estimator: str, backend: str, devi
         click.echo(json.dumps(summary, indent=1, default=lambda v: None if v is None or v != v else str(v)))
     else:
         for r in run.table.to_dict("records"):
-            tables = "" if r["qf_tables"] is None or r["qf_tables"] != r["qf_tables"] else (
-                f", tables QF {r['qf_tables']} ({r['qf_tables_kind']})")
-            click.echo(f"{r['path']}: {r['verdict']}, last QF {r['qf_last']}, dominant QF {r['qf_dominant']}, "
-                       f"first-grid shift ({r['shift_dy']}, {r['shift_dx']}), confidence {r['confidence']:.2f}{tables}, "
-                       f"evidence {r['evidence']}")
+            click.echo(_estimate_line(r))
         if run.accuracy is not None:
             click.echo("\naccuracy against the corpus manifest (%):")
             click.echo(run.accuracy.round(1).to_string())
     if out:
         click.echo(f"wrote {len(run.table)} rows to {out}", err=as_json)
     return _skip_summary(run.skipped, skip_bad=skip_bad)
+
+
+def _estimate_line(r: dict) -> str:
+    """One printed line per image of ``jpegbench estimate``."""
+    tables = ""
+    if r["qf_tables"] is not None and r["qf_tables"] == r["qf_tables"]:
+        tables = f", tables QF {r['qf_tables']} ({r['qf_tables_kind']}"
+        tables += ": not IJG tables, the nearest IJG QF; pixel QFs are IJG-scale)" if r.get("qf_ijg_scale") else ")"
+    note = f" ({r['note']})" if r.get("note") else ""
+    if r["verdict"] == "uncompressed":
+        return f"{r['path']}: uncompressed, no trace of an 8x8 JPEG grid, confidence {r['confidence']:.2f}{tables}"
+    if r["verdict"] == "undetermined":
+        return f"{r['path']}: undetermined, too little evidence to tell{note}{tables}"
+    return (f"{r['path']}: {r['verdict']}, last QF {r['qf_last']}, dominant QF {r['qf_dominant']}, "
+            f"first-grid shift ({r['shift_dy']}, {r['shift_dx']}), confidence {r['confidence']:.2f}{tables}"
+            + (f"{note}" if r.get("grid_moved") else "") + (f", evidence {r['evidence']}" if r.get("evidence") else ""))
 
 
 # ---------------------------------------------------------------- restore

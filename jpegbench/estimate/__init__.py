@@ -9,6 +9,13 @@ with a content-normalised rule (``"robust"``). Curves go to and from files
 with :meth:`MSECurves.save` / :meth:`MSECurves.load`, and
 :class:`CurveCache` keeps them on disk keyed by the JPEG file's hash.
 
+Open world: the robust estimator first asks whether the curves show any 8x8
+JPEG grid (:mod:`.grid`, :mod:`.verdict`): verdicts ``"uncompressed"`` (no
+grid: never compressed, or near-lossless) and ``"undetermined"`` (too small,
+flat or synthetic to tell) carry no QF and no shift (None), and its
+confidence is calibrated on BSDS500 (:mod:`.confidence`,
+``scripts/calibrate_confidence.py``).
+
 Shift convention: ``result.shift == (dy, dx)`` is the grid shift of the first
 compression as the corpus manifest writes it (rows/columns removed after
 it); ``curves.mse[dy, dx]`` is that grid's curve, computed on the crop

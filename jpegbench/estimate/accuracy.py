@@ -166,8 +166,9 @@ def evaluate(
             for name in estimators:
                 r = estimate_from_curves(c, estimator=name)
                 rec = dict(truth, **r.as_dict())
-                rec["dominant_ok"] = abs(r.qf_dominant - s.dominant_qf) <= 2
-                rec["last_ok"] = abs(r.qf_last - s.last_qf) <= 2
+                # a JPEG read as uncompressed / undetermined claims no QF: wrong
+                rec["dominant_ok"] = r.qf_dominant is not None and abs(r.qf_dominant - s.dominant_qf) <= 2
+                rec["last_ok"] = r.qf_last is not None and abs(r.qf_last - s.last_qf) <= 2
                 rec["shift_ok"] = r.shift == s.shift
                 rec["verdict_ok"] = r.verdict == s.kind
                 rows.append(rec)

@@ -14,7 +14,8 @@ from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
 from jpegbench.estimate.dq import combine_readings, detect_double_quantization
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import FileEstimate, QFEstimateResult
-from jpegbench.estimate.robust import robust_estimate
+from jpegbench.estimate.robust import _checked, robust_estimate
+from jpegbench.estimate.verdict import distinct_levels, open_world_estimate
 
 __all__ = ["ESTIMATORS", "estimate_qf", "estimate_qf_batch", "estimate_file", "estimate_from_curves"]
 
@@ -22,8 +23,16 @@ ESTIMATORS = {"robust": robust_estimate, "paper": paper_estimate}
 _CURVE_KEYS = ("qfs", "codec", "codec_version", "chunk_blocks", "num_threads", "luma")
 
 
-def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **params: Any) -> QFEstimateResult:
-    """Run an estimator on precomputed curves (``params`` go to the estimator)."""
+def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", pixels: np.ndarray | None = None,
+                         **params: Any) -> QFEstimateResult:  # fmt: skip
+    """Run an estimator on precomputed curves (``params`` go to the estimator).
+
+    The robust estimator runs in the open world (:func:`jpegbench.estimate.verdict.open_world_estimate`):
+    it first asks whether the curves show any JPEG grid (verdicts ``"uncompressed"``,
+    ``"undetermined"``) and its confidence is calibrated; ``pixels``, the image the curves
+    came from, when given, lets it also call synthetic images of a few distinct levels
+    ``"undetermined"``. The paper estimator is FBCNN-D's rule as written: it always answers a QF.
+    """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
     fn = ESTIMATORS[estimator]
@@ -31,6 +40,9 @@ def estimate_from_curves(curves: MSECurves, *, estimator: str = "robust", **para
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise InputError(f"unknown option(s) {unknown} for the {estimator!r} estimator; it accepts {accepted}")
+    if estimator == "robust":
+        _checked(curves)  # bad curves keep the estimator's own one-line error
+        return open_world_estimate(curves, fn, levels=None if pixels is None else distinct_levels(pixels), **params)
     return fn(curves, **params)
 
 
@@ -77,7 +89,7 @@ def estimate_qf(
         curves = mse_curves_batch([pixels], backend=backend, device=device, **curve_kw)[0]
     elif curve_kw:
         raise InputError(f"curve options {sorted(curve_kw)} cannot be used with precomputed curves")
-    return estimate_from_curves(curves, estimator=estimator, **params)
+    return estimate_from_curves(curves, estimator=estimator, pixels=pixels, **params)
 
 
 def estimate_qf_batch(
@@ -93,7 +105,7 @@ def estimate_qf_batch(
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
     all_curves = mse_curves_batch(images, backend=backend, device=device, **curve_kw)
-    return [estimate_from_curves(c, estimator=estimator, **params) for c in all_curves]
+    return [estimate_from_curves(c, estimator=estimator, pixels=x, **params) for c, x in zip(all_curves, images)]
 
 
 def estimate_file(
@@ -135,6 +147,7 @@ def estimate_file(
     pixels = read_image(p, min_size=1)
     params.setdefault("luma", "bt601-full")
     result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
+    # pixels that show no grid (a near-lossless JPEG) leave the file's own tables as the answer
     dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
     # The DCT detector only where the curves say single (see combine_readings): it reads the same file's coefficients.
     dq = None
@@ -144,6 +157,7 @@ def estimate_file(
         except (ImageReadError, ImageTooLargeError, ShapeError):  # pixels readable, coefficients not: curves only
             dq = None
     verdict, qf_first, shift, evidence = combine_readings(result, dq)
-    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
+    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last is not None and result.qf_last == tables.qf,
+                       
                         qf_dominant=int(dominant), verdict=verdict, qf_first=qf_first, shift=shift,
                         evidence=evidence, dq=dq)  # fmt: skip

@@ -89,7 +89,7 @@ def _read_curves(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tup
         seconds = time.perf_counter() - t0
     except (ImageReadError, ImageTooLargeError, ShapeError) as exc:
         return "skip", (str(path), str(exc).removeprefix(f"{src}: ")), None
-    return "curves", (path, truth, pixels.shape, tables, curves, seconds), None
+    return "curves", (path, truth, pixels, tables, curves, seconds), None
 
 
 def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
@@ -98,10 +98,10 @@ def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tupl
         return prepared
     import pandas as pd
 
-    path, truth, shape, tables, curves, seconds = prepared[1]
+    path, truth, pixels, tables, curves, seconds = prepared[1]
     estimator, backend = opts["estimator"], opts["backend"]
     t0 = time.perf_counter()
-    r = estimate_qf(None, estimator=estimator, curves=curves)
+    r = estimate_qf(pixels, estimator=estimator, curves=curves)  # pixels: the open-world check of few levels
     dq = None
     if opts.get("dct") and tables is not None and r.verdict == "single":
         # Where the curves say single, the file's DCT coefficients may still show a finer first compression.
@@ -109,13 +109,22 @@ def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tupl
         dq = _dq_or_none(path if base is None or path.is_absolute() else Path(base) / path)
     verdict, qf_first, shift, evidence = combine_readings(r, dq)
     seconds += time.perf_counter() - t0  # the work of this image, whichever thread did it
+
+    def na(v: Any) -> Any:
+        return pd.NA if v is None else v
+
+    shift = shift or (None, None)  # uncompressed / undetermined: no grid, no shift
     row = {
-        "path": str(path), "width": shape[1], "height": shape[0], "estimator": estimator,
-        "backend": backend, "qf_last": r.qf_last, "qf_dominant": r.qf_dominant,
-        "qf_first": qf_first if qf_first is not None else pd.NA, "shift_dy": shift[0],
-        "shift_dx": shift[1], "verdict": verdict, "confidence": r.confidence,
+        "path": str(path), "width": pixels.shape[1], "height": pixels.shape[0], "estimator": estimator,
+        "backend": backend, "qf_last": na(r.qf_last), "qf_dominant": na(r.qf_dominant),
+        "qf_first": na(qf_first), "shift_dy": na(shift[0]), "shift_dx": na(shift[1]),
+        "verdict": verdict, "confidence": r.confidence,
         "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
-        "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA, "seconds": seconds,
+        "qf_last_agrees": (r.qf_last is not None and r.qf_last == tables.qf) if tables else pd.NA,
+        "seconds": seconds,
+        # where the pixel QFs stand: IJG-scale estimates, flagged when the file's own tables are not IJG's
+        "qf_ijg_scale": bool(tables is not None and not tables.ijg),
+        "grid_moved": bool(r.details.get("grid_moved", False)), "note": str(r.details.get("why", "")),
         "evidence": evidence,
     }  # fmt: skip
     row.update({f"true_{k}" if k != "sample_id" else k: v for k, v in truth.items()})
@@ -234,11 +243,17 @@ def estimate_inputs(
         ``table`` has one row per readable image: ``path, width, height,
         estimator, backend, qf_last, qf_dominant, qf_first, shift_dy, shift_dx,
         verdict, confidence, qf_tables, qf_tables_kind, qf_last_agrees, seconds,
-        evidence`` (table columns are empty for non-JPEG files), plus ground
-        truth for corpus samples. ``verdict``, ``qf_first`` and the shift are
-        the combined answer of :func:`jpegbench.estimate.dq.combine_readings`
-        (for a JPEG file the DCT detector is consulted where the curves say
-        single); ``evidence`` says what decided. Unreadable or too small images are listed in ``skipped``.
+        qf_ijg_scale, grid_moved, note, evidence`` (table columns are empty for
+        non-JPEG files; QFs and shift are empty for the verdicts
+        ``uncompressed`` and ``undetermined``; ``qf_ijg_scale``: the file's
+        tables are not IJG tables, so the pixel QFs are IJG-scale
+        equivalents, ``qf_tables`` the nearest IJG QF; ``grid_moved``: the
+        grid is not on the image's own 8x8 lattice, it was cropped after
+        compression; ``note``: why a verdict is ``undetermined`` or a grid
+        moved; ``verdict``, ``qf_first`` and the shift are the combined
+        answer of :func:`jpegbench.estimate.dq.combine_readings` with
+        ``dct=True``; ``evidence`` says what decided), plus ground truth for
+        corpus samples. Unreadable or too small images are listed in ``skipped``.
     """
     if estimator not in ESTIMATORS:
         raise InputError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
@@ -300,8 +315,10 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
                     for (q1, q2, al), kind in zip(truth, verdict)], dtype=object)  # fmt: skip
     d = pd.DataFrame({
         "class": cls,
-        "dominant_within_2": (t["qf_dominant"] - t["true_dominant_qf"]).abs() <= 2,
-        "shift_correct": (t["shift_dy"] == t["true_shift_dy"]) & (t["shift_dx"] == t["true_shift_dx"]),
+        # an uncompressed / undetermined reading has no QF or shift: NaN, never within 2, never correct
+        "dominant_within_2": (_num(t["qf_dominant"]) - _num(t["true_dominant_qf"])).abs() <= 2,
+        "shift_correct": (_num(t["shift_dy"]) == _num(t["true_shift_dy"]))
+        & (_num(t["shift_dx"]) == _num(t["true_shift_dx"])),
         "verdict_correct": t["verdict"] == verdict,
     })  # fmt: skip
     out = d.groupby("class", sort=False).agg(
@@ -313,6 +330,10 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     out[["dominant_within_2", "shift_correct", "verdict_correct"]] *= 100
     out.loc[out.index.isin(["single", "aligned"]), "shift_correct"] = np.nan
     return out
+
+
+def _num(col: pd.Series) -> pd.Series:
+    return pd.to_numeric(col, errors="coerce").astype("float64")
 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

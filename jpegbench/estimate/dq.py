@@ -561,7 +561,7 @@ def combine_readings(curves: Any, dq: DQResult | None) -> tuple[str, int | None,
         ``evidence`` is one of :data:`jpegbench.estimate.result.EVIDENCE`.
     """
     if curves.verdict != "single" or dq is None:
-        return curves.verdict, curves.qf_first, tuple(curves.shift), "curves"
+        return curves.verdict, curves.qf_first, None if curves.shift is None else tuple(curves.shift), "curves"
     if dq.detected and dq.qf_first is not None and dq.qf_first > dq.qf_last:
         evidence = "dct-aligned" if dq.verdict == "aligned-double" else "dct-nonaligned"
         return dq.verdict, dq.qf_first, tuple(dq.shift), evidence

@@ -105,8 +105,9 @@ def plot_curves(
     ax0.xaxis.set_minor_locator(NullLocator())
     ax0.yaxis.set_minor_locator(NullLocator())
     if result is not None:
-        _mark(axes[0, 0], qfs, data[0, 0], result.qf_last, "tab:blue")
-        if result.verdict != "single" and result.qf_first is not None:
+        if result.qf_last is not None:  # uncompressed / undetermined: no QF to mark
+            _mark(axes[0, 0], qfs, data[0, 0], result.qf_last, "tab:blue")
+        if result.verdict != "single" and result.qf_first is not None and result.shift is not None:
             dy, dx = result.shift
             ax = axes[dy, dx]
             _mark(ax, qfs, data[dy, dx], result.qf_first, "tab:red")

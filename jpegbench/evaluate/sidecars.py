@@ -159,8 +159,11 @@ def update_examples(
             state["meta"]["curves"] = {"backend": str(curves.backend), "image_shape": list(curves.image_shape),
                                        "crop_shape": list(curves.crop_shape)}
             if est is not None:
-                state["meta"]["estimate"] = {"qf_last": int(est.qf_last), "qf_dominant": int(est.qf_dominant),
-                                             "shift": [int(v) for v in est.shift], "verdict": str(est.verdict),
+                # uncompressed / undetermined verdicts carry no QF and no shift
+                state["meta"]["estimate"] = {"qf_last": None if est.qf_last is None else int(est.qf_last),
+                                             "qf_dominant": None if est.qf_dominant is None else int(est.qf_dominant),
+                                             "shift": None if est.shift is None else [int(v) for v in est.shift],
+                                             "verdict": str(est.verdict),
                                              "confidence": float(est.confidence), "estimator": str(est.estimator),
                                              "qf_first": None if est.qf_first is None else int(est.qf_first)}
         except JpegbenchError:

@@ -213,7 +213,7 @@ def curves_from_arrays(mse: np.ndarray, qfs: Sequence[int], meta: Mapping[str, A
     est = meta.get("estimate")
     result = None
     if est:
-        result = QFEstimateResult(qf_last=est["qf_last"], qf_dominant=est["qf_dominant"], shift=tuple(est["shift"]),
+        result = QFEstimateResult(qf_last=est["qf_last"], qf_dominant=est["qf_dominant"], shift=None if est["shift"] is None else tuple(est["shift"]),
                                   verdict=est["verdict"], confidence=est["confidence"], qf_first=est.get("qf_first"),
                                   estimator=est.get("estimator", ""), curves=curves)
     return curves, result
