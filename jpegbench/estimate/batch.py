@@ -333,6 +333,8 @@ def corpus_accuracy(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _num(col: pd.Series) -> pd.Series:
+    import pandas as pd
+
     return pd.to_numeric(col, errors="coerce").astype("float64")
 
 
