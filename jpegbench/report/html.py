@@ -268,6 +268,14 @@ _TABLE_TEXT = {
     **_per_metric("table3_color", "Table 3 protocol on colour: non-aligned double JPEG",
                   "Mean {label} per QF pair of the colour samples (e.g. datasets/fbcnn-table3-color.toml: LIVE1 "
                   "colour, 4:2:0, shift (4, 4)). The paper reports this protocol on gray only: no paper columns."),
+    **_per_metric("double", "Double JPEG by grid shift, gray",
+                  "Mean {label} per grid shift and QF pair of the gray double JPEGs, aligned (shift (0,0)) and "
+                  "non-aligned side by side (Table 3 above keeps only the non-aligned ones). No paper columns."),
+    **_per_metric("double_color", "Double JPEG by grid shift, colour",
+                  "Mean {label} per grid shift and QF pair of the colour double JPEGs, aligned (shift (0,0)) and "
+                  "non-aligned side by side: the layout of IJCN's own double protocol (datasets/"
+                  "ijcn-double-color.toml: LIVE1 colour, 4:2:0, QF1, QF2 in {{30, 50}}, shifts (0,0) and (4,4)). "
+                  "No paper columns."),
     **_per_metric("single_jpeg", "Single JPEG, gray (Table 1)",
                   "Mean {label} per QF in the layout of the paper's Table 1. " + _PAPER_CELLS),
     **_per_metric("table2", "Table 2: single JPEG, colour",
@@ -288,7 +296,8 @@ _TABLE_TEXT = {
 }
 
 #: Report section id -> the tables it shows, in order (the first is the section's heading).
-_TABLE_SECTIONS = (("table3", tuple(f"{p}_{k}" for p in ("table3", "table3_color", "single_jpeg", "table2")
+_TABLE_SECTIONS = (("table3", tuple(f"{p}_{k}" for p in ("table3", "table3_color", "double", "double_color",
+                                                            "single_jpeg", "table2")
                                     for k, _ in METRICS)),
                    ("qf-prediction", ("qf_prediction", "qf_source")),
                    ("estimator", ("estimator_accuracy",)))

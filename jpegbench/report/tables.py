@@ -36,6 +36,7 @@ __all__ = [
     "qf_source_table",
     "estimator_accuracy",
     "single_jpeg_table",
+    "double_jpeg_table",
     "paper_tables",
     "recipe_dataset",
 ]
@@ -188,6 +189,56 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
     out = pd.DataFrame(cols, index=index)
     out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
     out[("n", "", "")] = out[("n", "", "")].astype(int)
+    return out
+
+
+def double_jpeg_table(results: pd.DataFrame, *, metric: str | None = None, color: str | None = None) -> pd.DataFrame:
+    """Two compressions, aligned and non-aligned: means per grid shift and QF pair (e.g. IJCN's protocol).
+
+    The paper's Table 3 keeps only non-aligned pairs; protocols that also
+    test the aligned case (IJCN's ``test_colordouble_IJCN.py``: QF1, QF2 in
+    {30, 50}, shifts (0, 0) and (4, 4); ``datasets/ijcn-double-color.toml``)
+    read better with both shifts side by side. No paper columns: neither
+    paper prints these cells for our methods.
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per (sample, method), as :func:`jpegbench.evaluate.evaluate` returns.
+    metric : {"psnr", "ssim", "psnrb"}, optional
+        Only this metric; default all three.
+    color : {"gray", "rgb"}, optional
+        Only the samples of this colour; default all.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(shift, QF)``: the shift as ``"(4,4)"`` (``"(0,0)"``:
+        aligned) and the pair as ``"(30,50)"``; shifts in order, pairs by the
+        paper's groups (QF1 > QF2, =, <). Columns ``(method, metric, "ours")``
+        (the layout of :func:`table3`, without paper columns) preceded by
+        ``("n", "", "")``, the number of images. Empty when the
+        results hold no two-compression samples with a known shift.
+    """
+    d = _of_color(_check(results, ("shift_dy", "shift_dx")), color)
+    d = d[(_n_jpeg(d) == 2) & (d["shift_dy"].astype(int) >= 0) & (d["shift_dx"].astype(int) >= 0)]
+    metrics = _metrics(metric)
+    keys = sorted({(int(a), int(b), int(c), int(e)) for a, b, c, e in
+                   zip(d["shift_dy"], d["shift_dx"], d["qf1"], d["qf2"])},
+                  key=lambda k: (k[0], k[1], _pair_key((k[2], k[3]))))  # fmt: skip
+    index = pd.MultiIndex.from_tuples([(f"({a},{b})", f"({c},{e})") for a, b, c, e in keys], names=["shift", "QF"])
+    cols: dict[tuple[str, str, str], list[Any]] = {("n", "", ""): []}
+    if keys:
+        by = ["shift_dy", "shift_dx", "qf1", "qf2"]
+        means = d.groupby([*by, "method"])[[k for k, _ in metrics]].mean()
+        counts = d.groupby(by)["sample_id"].nunique()
+        cols[("n", "", "")] = [int(counts.loc[k]) for k in keys]
+        for m in _methods(d):
+            for key, label in metrics:
+                cols[(m, label, "ours")] = [float(means.loc[(*k, m), key]) if (*k, m) in means.index else math.nan
+                                    for k in keys]  # fmt: skip
+    out = pd.DataFrame(cols, index=index)
+    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
     return out
 
 
@@ -422,13 +473,19 @@ def recipe_dataset(metas: Sequence[Mapping[str, Any]]) -> str:
     return found.pop() if len(found) == 1 else "auto"
 
 
+def _has_aligned_double(results: pd.DataFrame) -> bool:
+    return bool(((_n_jpeg(results) == 2) & results["aligned"].astype(bool)).any()) if not results.empty else False
+
+
 def paper_tables(results: pd.DataFrame, *, dataset: str | None = "auto") -> dict[str, pd.DataFrame]:
     """The report's Tables 3 and 1/2: one per metric and colour, by file stem.
 
     ``table3_<metric>`` and ``single_jpeg_<metric>`` for gray samples (also
     for a results table without colour samples: they then say "no samples
     of this kind"), ``table3_color_<metric>`` and ``table2_<metric>`` when
-    there are colour samples. One table per metric keeps many methods
+    there are colour samples; ``double_<metric>`` / ``double_color_<metric>``
+    (:func:`double_jpeg_table`) when some double JPEGs are aligned, which
+    Table 3 leaves out. One table per metric keeps many methods
     readable. ``dataset`` is the paper's dataset for the single JPEG tables
     (see :func:`single_jpeg_table`; :func:`recipe_dataset` finds it).
     """
@@ -442,6 +499,9 @@ def paper_tables(results: pd.DataFrame, *, dataset: str | None = "auto") -> dict
     for color, double, single in kinds:
         for key, _ in METRICS:
             out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
+        if "shift_dy" in df.columns and _has_aligned_double(_of_color(df, color)):  # Table 3 leaves these out: both shifts side by side
+            for key, _ in METRICS:
+                out[f"{double.replace('table3', 'double')}_{key}"] = double_jpeg_table(df, metric=key, color=color)
         for key, _ in METRICS:
             try:
                 out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)

@@ -234,3 +234,24 @@ def test_write_tables_bad_input(tmp_path, results):
         write_tables({"../x": table3(results)}, tmp_path)
     with pytest.raises(InputError):
         write_tables({"x": "not a table"}, tmp_path)
+
+
+def test_double_jpeg_table_puts_both_shifts_side_by_side(results_factory):
+    from jpegbench.report.tables import double_jpeg_table, paper_tables
+
+    from .conftest import GAIN
+
+    df = results_factory()  # non-aligned pairs at shift (4, 4) plus (30, 50) aligned at (0, 0)
+    t = double_jpeg_table(df, metric="psnr")
+    assert list(t.columns.get_level_values("value").unique()) == ["", "ours"]
+    assert ("(0,0)", "(30,50)") in t.index and ("(4,4)", "(30,50)") in t.index
+    assert t.index.get_level_values("shift")[0] == "(0,0)"  # shifts in order, aligned first
+    assert len(t) == 10 and (t[("n", "", "")] == 2).all()
+    # means are known: 25 + qf2 / 10 + the method's gain (the noise has zero mean per pair)
+    for m in ("jpeg", "fbcnn", "fbcnn-d", "fbcnn-a"):
+        assert t.loc[("(0,0)", "(30,50)"), (m, "PSNR", "ours")] == pytest.approx(30 + GAIN[m])
+        assert t.loc[("(4,4)", "(50,10)"), (m, "PSNR", "ours")] == pytest.approx(26 + GAIN[m])
+    assert {"double_psnr", "double_ssim", "double_psnrb"} <= set(paper_tables(df))
+    # without aligned doubles Table 3 shows every double JPEG: no extra table
+    assert not any(k.startswith("double") for k in paper_tables(df[~(df["aligned"] & (df["n_jpeg"] == 2))]))
+    assert double_jpeg_table(df[df["n_jpeg"] == 1]).empty

@@ -210,3 +210,16 @@ def test_shipped_recipes_parse_without_sources(tmp_path, image_folder):
     assert {x.stages[1] for x in t3.samples()} == {ShiftStage(4, 4)}
     train = load_recipe(root / "bsds500-random-train.toml", source=src)
     assert len(train.samples()) == 2 * 4
+
+
+def test_ijcn_recipe_is_the_authors_double_protocol(tmp_path, image_folder):
+    # test_colordouble_IJCN.py: QF1, QF2 in {30, 50}, shifts (0, 0) and (4, 4), colour 4:2:0.
+    from pathlib import Path
+
+    src = image_folder(2, height=160, width=160)
+    root = Path(__file__).resolve().parents[2] / "datasets"
+    r = load_recipe(root / "ijcn-double-color.toml", source=src)
+    samples = r.samples()
+    assert len(samples) == 2 * 8 and r.color == "rgb"
+    assert {x.stages[1] for x in samples} == {ShiftStage(0, 0), ShiftStage(4, 4)}
+    assert {(x.stages[0].qf, x.stages[2].qf) for x in samples} == {(a, b) for a in (30, 50) for b in (30, 50)}
