@@ -115,7 +115,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("method, source, weights, message", BAD, ids=[f"{m}-{s}-{w}" for m, s, w, _ in BAD])
-def test_bad_input_is_one_line_and_writes_nothing(method, source, weights, message, tmp_path):
+def test_bad_input_is_one_line_and_writes_nothing(method, source, weights, message, tmp_path, monkeypatch):
     if source == "png":
         src = tmp_path / "a.png"
         Image.fromarray(_image(40, 56, "rgb")).save(src)
@@ -142,6 +142,11 @@ def test_bad_input_is_one_line_and_writes_nothing(method, source, weights, messa
                    tmp_path / "w.pth")
         extra = ["--weights", tmp_path / "w.pth"]
     elif weights == "none":
+        # nothing anywhere: an empty weights folder, and the shipped folder emptied too (QGCN weights ship)
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        monkeypatch.setattr(weights_mod, "shipped_weights_dir", lambda: empty)
+        monkeypatch.delenv(weights_mod.WEIGHTS_DIR_ENV, raising=False)
         extra = ["--weights-dir", tmp_path]
     out = tmp_path / "out"
     r = invoke("restore", src, "--method", method, "--out", out, "--quiet", *extra)

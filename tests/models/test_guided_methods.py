@@ -246,7 +246,11 @@ def test_check_returns_the_size_and_lets_corrupt_files_through(tmp_path, image_f
 
 
 @pytest.mark.parametrize("name", ["qcn", "qgcn-d", "ijcn"])
-def test_no_weights_fails_at_once_with_one_line(name, tmp_path):
+def test_no_weights_fails_at_once_with_one_line(name, tmp_path, monkeypatch):
+    import jpegbench.models.weights as weights_mod
+
+    monkeypatch.setattr(weights_mod, "shipped_weights_dir", lambda: tmp_path)  # as if none shipped
+    monkeypatch.delenv(weights_mod.WEIGHTS_DIR_ENV, raising=False)
     with pytest.raises(WeightsError, match="weights are shipped yet") as info:
         get_method(name, weights_dir=tmp_path)
     msg = str(info.value)
