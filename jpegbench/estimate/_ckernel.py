@@ -19,7 +19,7 @@ import numpy as np
 
 from jpegbench.errors import InputError
 
-__all__ = ["KERNELS", "available", "c_sse", "check_kernel", "load"]
+__all__ = ["KERNELS", "available", "c_requant_error", "c_sse", "check_kernel", "load"]
 
 _ENV = "JPEGBENCH_FAST_KERNEL"
 KERNELS = ("auto", "c", "torch")
@@ -38,6 +38,10 @@ def _library() -> ctypes.CDLL | None:
     fn.restype = ctypes.c_int
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     fn.argtypes = [p, i64, i64, i64, p, i64, p, i64, p]
+    if hasattr(lib, "jb_requant_error"):  # a build older than the robust estimator's use of it lacks it
+        fn = lib.jb_requant_error
+        fn.restype = ctypes.c_int
+        fn.argtypes = [p, i64, p, p, i64, p]
     return lib
 
 
@@ -105,4 +109,25 @@ def c_sse(
     else:
         with ThreadPoolExecutor(len(parts)) as pool:
             list(pool.map(run, parts))
+    return out
+
+
+def c_requant_error(y: np.ndarray, rows: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+    """``mean((t * round(y[r] / t) - y[r])**2)`` over each row ``r = rows[i]`` of ``y`` with ``t = ts[i]``.
+
+    The robust estimator's codec model (:mod:`jpegbench.estimate._lattice`);
+    equal bit for bit to that numpy expression (``np.round``, ``np.mean``).
+    ``None`` where the C kernel was not built (or is a build without it).
+    """
+    lib = _library()
+    if lib is None or not hasattr(lib, "jb_requant_error"):
+        return None
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    r = np.ascontiguousarray(rows, dtype=np.int64)
+    t = np.ascontiguousarray(ts, dtype=np.float64)
+    if y.ndim != 2 or r.shape != t.shape or r.ndim != 1 or (r.size and (r.min() < 0 or r.max() >= y.shape[0])):
+        raise InputError("c_requant_error: rows must index the rows of a 2-D y, one t per row")
+    out = np.empty(r.size, dtype=np.float64)
+    if lib.jb_requant_error(y.ctypes.data, y.shape[1], r.ctypes.data, t.ctypes.data, r.size, out.ctypes.data) != 0:
+        return None  # more nodes than its pairwise sum handles: the numpy expression does it
     return out

@@ -406,6 +406,70 @@ done: /* PyMem_RawFree(NULL) does nothing */
     return rc;
 }
 
+/*
+ * Step 3b of the robust estimator (jpegbench/estimate/_lattice.py, _requantization_error):
+ * out[r] = mean over the `nodes` values y of row rows[r] of (t * rint(y / t) - y)**2 with
+ * t = ts[r]. The same IEEE operations as the numpy expression, in the same order, and the
+ * mean summed as numpy sums a contiguous row (its pairwise sum: eight accumulators, then
+ * ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest), so that the result
+ * equals numpy's bit for bit; no contraction into fused multiply-adds (it would round once
+ * less). rint is the round-half-even of np.round, done as (x + 1.5 * 2**52) - 1.5 * 2**52
+ * below 2**51 in magnitude (above, every double is an integer already).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define JB_EXACT __attribute__((optimize("fp-contract=off")))
+#else
+#define JB_EXACT
+#endif
+
+JB_EXACT static double jb_pairwise8(const double *a, int64_t n)
+{
+    if (n < 8) {
+        double res = 0.;
+        for (int64_t i = 0; i < n; i++) res += a[i];
+        return res;
+    }
+    double r0 = a[0], r1 = a[1], r2 = a[2], r3 = a[3], r4 = a[4], r5 = a[5], r6 = a[6], r7 = a[7];
+    int64_t i;
+    for (i = 8; i < n - (n % 8); i += 8) {
+        r0 += a[i + 0];
+        r1 += a[i + 1];
+        r2 += a[i + 2];
+        r3 += a[i + 3];
+        r4 += a[i + 4];
+        r5 += a[i + 5];
+        r6 += a[i + 6];
+        r7 += a[i + 7];
+    }
+    double res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+    for (; i < n; i++) res += a[i];
+    return res;
+}
+
+JB_EXACT int jb_requant_error(const double *y, int64_t nodes, const int64_t *rows, const double *ts, int64_t n,
+                              double *out)
+{
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+    const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
+    double e[128];
+    if (nodes < 1 || nodes > 128) return -1; /* numpy's pairwise sum recurses above 128 */
+    for (int64_t r = 0; r < n; r++) {
+        const double *yy = y + rows[r] * nodes;
+        const double t = ts[r];
+        for (int64_t i = 0; i < nodes; i++) {
+            double x = yy[i] / t;
+            double q = x; /* (no -ffast-math: the two additions are not folded) */
+            if (x < 2251799813685248.0 && x > -2251799813685248.0) q = (x + magic) - magic;
+            double d = t * q - yy[i];
+            e[i] = d * d;
+        }
+        out[r] = jb_pairwise8(e, nodes) / (double)nodes;
+    }
+    return 0;
+}
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_csse",
                                     "C kernel of the fast MSE-curve backend (called through ctypes).", -1, NULL};
 

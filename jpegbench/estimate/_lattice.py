@@ -12,6 +12,11 @@ and why it is shaped so:
   tables repeat values across QFs), and where every node of a row rounds to
   zero (``|y / t| <= 0.5``) the error is ``y**2`` with no requantization at
   all: together about half the work of the direct loop over QFs.
+  The rows that need rounding are computed by the C kernel of the fast
+  backend where it was built (``jb_requant_error`` in ``_csse.c``: the same
+  IEEE operations and numpy's own summation order, so the same bits as the
+  numpy loop, which remains the fallback; a test holds them equal), about
+  half the time of a matrix again.
 * The content weights depend on a frequency only through its radial
   frequency: computed once per distinct one (33 instead of 64 rows of
   exponentials per evaluation of a fit), and the matrix rows of the AC
@@ -50,6 +55,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from jpegbench.codec import ijg_qtable
+from jpegbench.estimate._ckernel import c_requant_error
 
 __all__ = ["lattice_test", "model_matrix", "model_mse", "nelder_mead", "one_blas_thread"]
 
@@ -77,10 +83,19 @@ def _tables(qfs: Sequence[int]) -> np.ndarray:
     return np.array([ijg_qtable(int(q)).astype(np.float64).ravel() for q in qfs])
 
 
-def _requantization_error(y: np.ndarray, tables: np.ndarray) -> np.ndarray:
-    """``E[f, k, j] = mean over nodes of (t round(y / t) - y)**2`` with ``t = tables[j, f]``; ``y`` is (64, 56, 32)."""
+def _requantization_error(y: np.ndarray, tables: np.ndarray, *, kernel: bool = True) -> np.ndarray:
+    """``E[f, k, j] = mean over nodes of (t round(y / t) - y)**2`` with ``t = tables[j, f]``; ``y`` is (64, 56, 32).
+
+    With ``kernel`` (and the C kernel built) the rows that need rounding are
+    computed by :func:`jpegbench.estimate._ckernel.c_requant_error`, equal
+    bit for bit to this numpy loop and four times faster.
+    """
     amax = np.abs(y).max(axis=2)
     y2 = np.mean(y * y, axis=2)  # every node rounds to zero: the error is the value itself
+    if kernel:
+        out = _requantization_error_c(y, tables, amax, y2)
+        if out is not None:
+            return out
     out = np.empty((64, y.shape[1], tables.shape[0]))
     for f in range(64):
         ts, inv = np.unique(tables[:, f], return_inverse=True)
@@ -94,6 +109,28 @@ def _requantization_error(y: np.ndarray, tables: np.ndarray) -> np.ndarray:
             vals[u, k] = np.mean(e * e, axis=1)
         out[f] = vals[inv.ravel()].T
     return out
+
+
+def _requantization_error_c(y, tables, amax, y2) -> np.ndarray | None:
+    """:func:`_requantization_error` with the C kernel, all frequencies at once; None without the kernel."""
+    n_scales = y.shape[1]
+    tt = np.ascontiguousarray(tables.T)  # (64, n_qf)
+    srt = np.sort(tt, axis=1)
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    pf, pc = np.nonzero(new)  # (frequency, distinct table value) pairs, by frequency then value
+    pt = srt[pf, pc]
+    # the pair of each (frequency, QF): table values are small positive integers, so f * 2**16 + t sorts as pairs do
+    idx = np.searchsorted(pf * 65536.0 + pt, np.arange(64)[:, None] * 65536.0 + tt)
+    need = amax[pf] / pt[:, None] > 0.5
+    u, k = np.nonzero(need)
+    vals = y2[pf]
+    if u.size:
+        e = c_requant_error(y.reshape(-1, y.shape[2]), pf[u] * n_scales + k, pt[u])
+        if e is None:
+            return None
+        vals[u, k] = e
+    return vals[idx].transpose(0, 2, 1)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
