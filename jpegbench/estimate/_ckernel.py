@@ -19,7 +19,7 @@ import numpy as np
 
 from jpegbench.errors import InputError
 
-__all__ = ["KERNELS", "available", "c_requant_error", "c_sse", "check_kernel", "load"]
+__all__ = ["KERNELS", "available", "c_model_matrix", "c_sse", "check_kernel", "load"]
 
 _ENV = "JPEGBENCH_FAST_KERNEL"
 KERNELS = ("auto", "c", "torch")
@@ -38,10 +38,10 @@ def _library() -> ctypes.CDLL | None:
     fn.restype = ctypes.c_int
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     fn.argtypes = [p, i64, i64, i64, p, i64, p, i64, p]
-    if hasattr(lib, "jb_requant_error"):  # a build older than the robust estimator's use of it lacks it
-        fn = lib.jb_requant_error
+    if hasattr(lib, "jb_model_matrix"):  # a build older than the robust estimator's use of it lacks it
+        fn = lib.jb_model_matrix
         fn.restype = ctypes.c_int
-        fn.argtypes = [p, i64, p, p, i64, p]
+        fn.argtypes = [p, p, p, i64, i64, p, i64, p, i64, p]
     return lib
 
 
@@ -112,22 +112,35 @@ def c_sse(
     return out
 
 
-def c_requant_error(y: np.ndarray, rows: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
-    """``mean((t * round(y[r] / t) - y[r])**2)`` over each row ``r = rows[i]`` of ``y`` with ``t = ts[i]``.
+def c_model_matrix(
+    y: np.ndarray, y2: np.ndarray, amax: np.ndarray, tables: np.ndarray, group: np.ndarray, n_groups: int
+) -> np.ndarray | None:
+    """The robust estimator's codec-model matrix, ``(n_groups * n_scales + 1, n_qf)``; ``None`` without the kernel.
 
-    The robust estimator's codec model (:mod:`jpegbench.estimate._lattice`);
-    equal bit for bit to that numpy expression (``np.round``, ``np.mean``).
-    ``None`` where the C kernel was not built (or is a build without it).
+    ``y`` ``(64, n_scales, nodes)``: content nodes; ``y2``, ``amax``
+    ``(64, n_scales)``: their mean square and largest magnitude; ``tables``
+    ``(n_qf, 64)``: IJG table values; ``group`` ``(64,)``: radial-frequency
+    group of each frequency. Equal bit for bit to the numpy computation of
+    :func:`jpegbench.estimate._lattice._cached_matrix` (same operations, numpy's
+    summation order; ``jb_model_matrix`` in ``_csse.c``). ``None`` where the
+    C kernel was not built, is a build without this function, or refuses
+    the arguments (table values that are not integers 1..255, more than 128 nodes).
     """
     lib = _library()
-    if lib is None or not hasattr(lib, "jb_requant_error"):
+    if lib is None or not hasattr(lib, "jb_model_matrix"):
         return None
     y = np.ascontiguousarray(y, dtype=np.float64)
-    r = np.ascontiguousarray(rows, dtype=np.int64)
-    t = np.ascontiguousarray(ts, dtype=np.float64)
-    if y.ndim != 2 or r.shape != t.shape or r.ndim != 1 or (r.size and (r.min() < 0 or r.max() >= y.shape[0])):
-        raise InputError("c_requant_error: rows must index the rows of a 2-D y, one t per row")
-    out = np.empty(r.size, dtype=np.float64)
-    if lib.jb_requant_error(y.ctypes.data, y.shape[1], r.ctypes.data, t.ctypes.data, r.size, out.ctypes.data) != 0:
-        return None  # more nodes than its pairwise sum handles: the numpy expression does it
-    return out
+    y2 = np.ascontiguousarray(y2, dtype=np.float64)
+    amax = np.ascontiguousarray(amax, dtype=np.float64)
+    tables = np.ascontiguousarray(tables, dtype=np.float64)
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    if y.ndim != 3 or y.shape[0] != 64 or y2.shape != y.shape[:2] or amax.shape != y.shape[:2]:
+        raise InputError("c_model_matrix: y must be (64, n_scales, nodes), y2 and amax (64, n_scales)")
+    if tables.ndim != 2 or tables.shape[1] != 64 or group.shape != (64,):
+        raise InputError("c_model_matrix: tables must be (n_qf, 64) and group (64,)")
+    out = np.empty((n_groups * y.shape[1] + 1, tables.shape[0]), dtype=np.float64)
+    rc = lib.jb_model_matrix(y.ctypes.data, y2.ctypes.data, amax.ctypes.data, y.shape[1], y.shape[2],
+                             tables.ctypes.data, tables.shape[0], group.ctypes.data, n_groups, out.ctypes.data)  # fmt: skip
+    if rc == -2:
+        raise MemoryError("the codec-model kernel could not allocate its working memory (115 KB)")
+    return out if rc == 0 else None

@@ -24,7 +24,8 @@
  *   longs); every intermediate of a block quantized from 8-bit samples fits.
  *
  * No Python API: the module init below only makes this a loadable extension; the
- * function jb_sse_curves is called through ctypes.
+ * functions jb_sse_curves and jb_model_matrix (the robust estimator's codec model, at the end)
+ * are called through ctypes.
  */
 #include <Python.h>
 #include <stdint.h>
@@ -407,9 +408,9 @@ done: /* PyMem_RawFree(NULL) does nothing */
 }
 
 /*
- * Step 3b of the robust estimator (jpegbench/estimate/_lattice.py, _requantization_error):
- * out[r] = mean over the `nodes` values y of row rows[r] of (t * rint(y / t) - y)**2 with
- * t = ts[r]. The same IEEE operations as the numpy expression, in the same order, and the
+ * Step 3b of the robust estimator (jpegbench/estimate/_lattice.py, _cached_matrix): the codec
+ * model's mean squared requantization errors, mean over nodes of (t * rint(y / t) - y)**2.
+ * The same IEEE operations as the numpy expression, in the same order, and the
  * mean summed as numpy sums a contiguous row (its pairwise sum: eight accumulators, then
  * ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest), so that the result
  * equals numpy's bit for bit; no contraction into fused multiply-adds (it would round once
@@ -446,27 +447,69 @@ JB_EXACT static double jb_pairwise8(const double *a, int64_t n)
     return res;
 }
 
-JB_EXACT int jb_requant_error(const double *y, int64_t nodes, const int64_t *rows, const double *ts, int64_t n,
-                              double *out)
+/* mean over the `nodes` values y[0..nodes) of (t * rint(y / t) - y)**2, as described above */
+JB_EXACT static double jb_requant_mean(const double *yy, int64_t nodes, double t, double *e)
 {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
     const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
-    double e[128];
-    if (nodes < 1 || nodes > 128) return -1; /* numpy's pairwise sum recurses above 128 */
-    for (int64_t r = 0; r < n; r++) {
-        const double *yy = y + rows[r] * nodes;
-        const double t = ts[r];
-        for (int64_t i = 0; i < nodes; i++) {
-            double x = yy[i] / t;
-            double q = x; /* (no -ffast-math: the two additions are not folded) */
-            if (x < 2251799813685248.0 && x > -2251799813685248.0) q = (x + magic) - magic;
-            double d = t * q - yy[i];
-            e[i] = d * d;
-        }
-        out[r] = jb_pairwise8(e, nodes) / (double)nodes;
+    for (int64_t i = 0; i < nodes; i++) {
+        double x = yy[i] / t;
+        double q = x; /* (no -ffast-math: the two additions are not folded) */
+        if (x < 2251799813685248.0 && x > -2251799813685248.0) q = (x + magic) - magic;
+        double d = t * q - yy[i];
+        e[i] = d * d;
     }
+    return jb_pairwise8(e, nodes) / (double)nodes;
+}
+
+/*
+ * The whole model matrix of _lattice._cached_matrix from the requantization inputs, equal bit
+ * for bit to its numpy computation:
+ *   y: 64 x n_scales x nodes content nodes after the chain; y2, amax: 64 x n_scales, the mean
+ *   of y**2 and the largest |y| over the nodes (computed by numpy); tables: n_qf x 64 table
+ *   values (integers 1..255 held as doubles); group: 64 radial-frequency groups (< n_groups).
+ *   out: (n_groups * n_scales + 1) x n_qf: out[g, k, j] = sum over AC frequencies f of group g,
+ *   in ascending f, of E[f, k, j] (starting from 0.0), last row E[0, 0, j], where E is the mean
+ *   squared requantization error (y2 where every node rounds to zero, |amax / t| <= 0.5).
+ * Returns 0, -1 on bad arguments, -2 when memory runs out.
+ */
+JB_EXACT int jb_model_matrix(const double *y, const double *y2, const double *amax, int64_t n_scales, int64_t nodes,
+                             const double *tables, int64_t n_qf, const int64_t *group, int64_t n_groups, double *out)
+{
+    double e[128];
+    if (nodes < 1 || nodes > 128 || n_scales < 1 || n_qf < 1 || n_groups < 1) return -1;
+    for (int64_t j = 0; j < 64 * n_qf; j++)
+        if (!(tables[j] >= 1.0 && tables[j] <= 255.0) || tables[j] != (double)(int)tables[j]) return -1;
+    for (int f = 0; f < 64; f++)
+        if (group[f] < 0 || group[f] >= n_groups) return -1;
+    double *rows = PyMem_RawMalloc(256 * n_scales * sizeof(double)); /* E[f, :, t] per table value t */
+    if (rows == NULL) return -2;
+    const int64_t n_rows = n_groups * n_scales + 1;
+    for (int64_t i = 0; i < n_rows * n_qf; i++) out[i] = 0.0;
+    for (int f = 0; f < 64; f++) {
+        char done[256] = {0};
+        for (int64_t j = 0; j < n_qf; j++) {
+            const int ti = (int)tables[j * 64 + f];
+            double *row = rows + ti * n_scales;
+            if (!done[ti]) {
+                const double t = (double)ti;
+                for (int64_t k = 0; k < n_scales; k++) {
+                    const int64_t fk = f * n_scales + k;
+                    row[k] = amax[fk] / t > 0.5 ? jb_requant_mean(y + fk * nodes, nodes, t, e) : y2[fk];
+                }
+                done[ti] = 1;
+            }
+            if (f == 0) {
+                out[(n_rows - 1) * n_qf + j] = row[0]; /* the DC frequency weighs its first node only */
+            } else {
+                double *o = out + group[f] * n_scales * n_qf + j;
+                for (int64_t k = 0; k < n_scales; k++) o[k * n_qf] += row[k];
+            }
+        }
+    }
+    PyMem_RawFree(rows);
     return 0;
 }
 

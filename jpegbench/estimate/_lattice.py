@@ -12,11 +12,12 @@ and why it is shaped so:
   tables repeat values across QFs), and where every node of a row rounds to
   zero (``|y / t| <= 0.5``) the error is ``y**2`` with no requantization at
   all: together about half the work of the direct loop over QFs.
-  The rows that need rounding are computed by the C kernel of the fast
-  backend where it was built (``jb_requant_error`` in ``_csse.c``: the same
+  Where the C kernel of the fast backend was built, a matrix is computed
+  by it (``jb_model_matrix`` in ``_csse.c``, whatever
+  ``$JPEGBENCH_FAST_KERNEL`` says: that choice is the curves'): the same
   IEEE operations and numpy's own summation order, so the same bits as the
-  numpy loop, which remains the fallback; a test holds them equal), about
-  half the time of a matrix again.
+  numpy code, which remains the fallback (a test holds them equal), in a
+  third of the time.
 * The content weights depend on a frequency only through its radial
   frequency: computed once per distinct one (33 instead of 64 rows of
   exponentials per evaluation of a fit), and the matrix rows of the AC
@@ -55,7 +56,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from jpegbench.codec import ijg_qtable
-from jpegbench.estimate._ckernel import c_requant_error
+from jpegbench.estimate._ckernel import c_model_matrix
 
 __all__ = ["lattice_test", "model_matrix", "model_mse", "nelder_mead", "one_blas_thread"]
 
@@ -83,19 +84,10 @@ def _tables(qfs: Sequence[int]) -> np.ndarray:
     return np.array([ijg_qtable(int(q)).astype(np.float64).ravel() for q in qfs])
 
 
-def _requantization_error(y: np.ndarray, tables: np.ndarray, *, kernel: bool = True) -> np.ndarray:
-    """``E[f, k, j] = mean over nodes of (t round(y / t) - y)**2`` with ``t = tables[j, f]``; ``y`` is (64, 56, 32).
-
-    With ``kernel`` (and the C kernel built) the rows that need rounding are
-    computed by :func:`jpegbench.estimate._ckernel.c_requant_error`, equal
-    bit for bit to this numpy loop and four times faster.
-    """
+def _requantization_error(y: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """``E[f, k, j] = mean over nodes of (t round(y / t) - y)**2`` with ``t = tables[j, f]``; ``y`` is (64, 56, 32)."""
     amax = np.abs(y).max(axis=2)
     y2 = np.mean(y * y, axis=2)  # every node rounds to zero: the error is the value itself
-    if kernel:
-        out = _requantization_error_c(y, tables, amax, y2)
-        if out is not None:
-            return out
     out = np.empty((64, y.shape[1], tables.shape[0]))
     for f in range(64):
         ts, inv = np.unique(tables[:, f], return_inverse=True)
@@ -111,42 +103,34 @@ def _requantization_error(y: np.ndarray, tables: np.ndarray, *, kernel: bool = T
     return out
 
 
-def _requantization_error_c(y, tables, amax, y2) -> np.ndarray | None:
-    """:func:`_requantization_error` with the C kernel, all frequencies at once; None without the kernel."""
-    n_scales = y.shape[1]
-    tt = np.ascontiguousarray(tables.T)  # (64, n_qf)
-    srt = np.sort(tt, axis=1)
-    new = np.ones(srt.shape, dtype=bool)
-    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    pf, pc = np.nonzero(new)  # (frequency, distinct table value) pairs, by frequency then value
-    pt = srt[pf, pc]
-    # the pair of each (frequency, QF): table values are small positive integers, so f * 2**16 + t sorts as pairs do
-    idx = np.searchsorted(pf * 65536.0 + pt, np.arange(64)[:, None] * 65536.0 + tt)
-    need = amax[pf] / pt[:, None] > 0.5
-    u, k = np.nonzero(need)
-    vals = y2[pf]
-    if u.size:
-        e = c_requant_error(y.reshape(-1, y.shape[2]), pf[u] * n_scales + k, pt[u])
-        if e is None:
-            return None
-        vals[u, k] = e
-    return vals[idx].transpose(0, 2, 1)
+def _summed_rows(e: np.ndarray) -> np.ndarray:
+    """:func:`model_matrix`'s rows from ``E`` of :func:`_requantization_error`: summed per radial frequency."""
+    # Frequencies of one radial frequency share their weights: their rows are summed once here, so that every
+    # evaluation of a fit multiplies half as many rows. The DC frequency weighs its first node only.
+    m = np.zeros((_GROUP_LOG_RHO.size, _SCALES.size, e.shape[2]))
+    for f in range(1, 64):
+        m[_GROUP_OF[f]] += e[f]
+    return np.concatenate([m.reshape(-1, e.shape[2]), e[0, :1]])
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _cached_matrix(qfs: tuple[int, ...], chain: tuple[int, ...]) -> np.ndarray:
+def _content_nodes(chain: Sequence[int]) -> np.ndarray:
+    """The content nodes ``(64, 56, 32)`` after the compressions of ``chain``, decoder rounding added after each."""
     y = _SCALES[None, :, None] * _UNIT[None, None, :] * np.ones((64, 1, 1))
     y[0] = _DC
     for t in _tables(chain):
         t = t[:, None, None]
         y = t * np.round(y / t) + _NOISE
-    e = _requantization_error(y, _tables(qfs))
-    # Frequencies of one radial frequency share their weights: their rows are summed once here, so that every
-    # evaluation of a fit multiplies half as many rows. The DC frequency weighs its first node only.
-    m = np.zeros((_GROUP_LOG_RHO.size, _SCALES.size, len(qfs)))
-    for f in range(1, 64):
-        m[_GROUP_OF[f]] += e[f]
-    m = np.concatenate([m.reshape(-1, len(qfs)), e[0, :1]])
+    return y
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _cached_matrix(qfs: tuple[int, ...], chain: tuple[int, ...], kernel: bool = True) -> np.ndarray:
+    y, tables = _content_nodes(chain), _tables(qfs)
+    m = None
+    if kernel:  # the C kernel: the same numbers, bit for bit, in a third of the time
+        m = c_model_matrix(y, np.mean(y * y, axis=2), np.abs(y).max(axis=2), tables, _GROUP_OF, _GROUP_LOG_RHO.size)
+    if m is None:
+        m = _summed_rows(_requantization_error(y, tables))
     m.setflags(write=False)
     return m
 
