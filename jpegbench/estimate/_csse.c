@@ -45,7 +45,7 @@
 #endif
 
 #define LANES 16
-#define SLAB 4096 /* blocks sorted together: bounded memory (2 MB) for any image size */
+#define SLAB 1024 /* blocks sorted together: bounded memory (0.5 MB, within a core's L2) for any image size */
 #define CONST_BITS 13
 #define PASS1_BITS 2
 #define F0298 2446
