@@ -245,15 +245,23 @@ JB_CLONES static void group_sse(const lane_t *x, const lane_t *t, int live, cons
     for (int j = 0; j < n_qf; j++) {
         const int32_t *q = qt + 64 * j;
         const float *iq = inv8q + 64 * j;
-        int any_ac = 0;
-        int col_nz[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* some coefficient of the column survives */
-        int col_ac[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* some coefficient below its first row survives */
-        for (int i = 1; i < 64; i++)
-            if (max_ac[i] >= (float)(4 * q[i])) { /* |t| < 4q quantizes to zero */
-                any_ac = 1;
-                col_nz[i & 7] = 1;
-                if (i >= 8) col_ac[i & 7] = 1;
-            }
+        /* bit i: AC coefficient i survives in some lane (|t| < 4q quantizes to zero); computed
+         * without branches, which mispredicted on every few coefficients */
+        uint64_t survive = 0;
+        for (int i = 1; i < 64; i++) survive |= (uint64_t)(max_ac[i] >= (float)(4 * q[i])) << i;
+        const int any_ac = survive != 0;
+        uint64_t rows = survive, below = survive >> 8; /* OR of the rows: the columns that survive */
+        rows |= rows >> 32;
+        rows |= rows >> 16;
+        rows |= rows >> 8;
+        below |= below >> 32;
+        below |= below >> 16;
+        below |= below >> 8;
+        int col_nz[8], col_ac[8]; /* some coefficient of the column / below its first row survives */
+        for (int k = 0; k < 8; k++) {
+            col_nz[k] = (int)(rows >> k) & 1;
+            col_ac[k] = (int)(below >> k) & 1;
+        }
         int64_t acc = 0;
         if (!any_ac) {
             /* DC only: jidctint's zero-AC shortcuts give one value per block */
@@ -269,11 +277,9 @@ JB_CLONES static void group_sse(const lane_t *x, const lane_t *t, int live, cons
         col_nz[0] = 1;
         for (int i = 0; i < 64; i++) {
             if (!col_nz[i & 7]) continue;
-            if (i > 0 && max_ac[i] < (float)(4 * q[i])) { /* zero in every lane */
-                memset(c[i], 0, sizeof(lane_t));
-                continue;
-            }
-            /* libjpeg's (|t| + 4q) / 8q (see the exactness note at the top), then the sign */
+            /* libjpeg's (|t| + 4q) / 8q (see the exactness note at the top), then the sign; also
+             * where every lane quantizes to zero (it gives exact zeros): a branch per coefficient
+             * mispredicted and cost more than the vector work */
             const int32_t qi = q[i];
             const float bias = (float)(4 * qi) + 0.25f, r = iq[i];
             for (int l = 0; l < LANES; l++) {
