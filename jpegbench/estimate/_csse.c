@@ -182,12 +182,18 @@ typedef float vflane __attribute__((vector_size(sizeof(lane_t)), aligned(4)));
 /* The same table as arithmetic on a vector: wrap v = u - 128 into -512..511 (the mask), then
  * clip v + 128 to 0..255. */
 JB_INLINE vlane range_limit_v(vlane u) {
-    vlane w = ((u + 384) & 1023) - 384;
-    /* max(w, 0) and min(w, 255) with shifts only: written with comparisons, GCC made them
-     * element-by-element scalar code in the AVX2 clone (a third of the kernel's time there) */
-    w &= ~(w >> 31);
-    vlane over = w - 255;
-    return w - (over & ~(over >> 31));
+    /* a loop over lanes, which GCC vectorises into min / max for every clone (written with vector
+     * comparisons, it turned them into element-by-element scalar code in the AVX2 clone) */
+    int32_t a[LANES];
+    memcpy(a, &u, sizeof(a));
+    for (int l = 0; l < LANES; l++) {
+        int32_t v = ((a[l] + 384) & 1023) - 384;
+        v = v < 0 ? 0 : v;
+        a[l] = v > 255 ? 255 : v;
+    }
+    vlane w;
+    memcpy(&w, a, sizeof(a));
+    return w;
 }
 #endif
 
