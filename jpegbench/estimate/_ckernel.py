@@ -19,7 +19,7 @@ import numpy as np
 
 from jpegbench.errors import InputError
 
-__all__ = ["KERNELS", "available", "c_sse", "check_kernel", "load"]
+__all__ = ["KERNELS", "available", "c_model_matrix", "c_sse", "check_kernel", "load"]
 
 _ENV = "JPEGBENCH_FAST_KERNEL"
 KERNELS = ("auto", "c", "torch")
@@ -38,6 +38,10 @@ def _library() -> ctypes.CDLL | None:
     fn.restype = ctypes.c_int
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     fn.argtypes = [p, i64, i64, i64, p, i64, p, i64, p]
+    if hasattr(lib, "jb_model_matrix"):  # a build older than the robust estimator's use of it lacks it
+        fn = lib.jb_model_matrix
+        fn.restype = ctypes.c_int
+        fn.argtypes = [p, p, p, i64, i64, p, i64, p, i64, p]
     return lib
 
 
@@ -78,13 +82,23 @@ def c_sse(
     """Summed squared recompression errors ``[n_crops, n_qf]`` of one uint8 image.
 
     ``qtables`` is ``(n_qf, 64)`` int32 in natural order. With ``threads > 1``
-    the crops are split over that many threads (the call releases the GIL).
+    that many threads take the crops a few at a time until none are left
+    (each call releases the GIL). Not one fixed share per thread: where
+    another thread of the process runs beside them (the estimate command
+    reads the previous image meanwhile), the scheduler leaves one of them
+    behind, and with fixed shares the other core then idled until it
+    caught up (about an eighth of the command's time on two cores). Each
+    crop's sums are its own, whichever call computes them.
     """
     g = np.ascontiguousarray(gray, dtype=np.uint8)
     qt = np.ascontiguousarray(qtables, dtype=np.int32)
     all_crops = np.asarray(crops, dtype=np.int32).reshape(-1, 2)
     out = np.empty((len(crops), qt.shape[0]), dtype=np.float64)
-    parts = np.array_split(np.arange(len(crops)), max(1, min(threads, len(crops))))
+    n_threads = max(1, min(threads, len(crops)))
+    # a few crops per call: small enough for the threads to finish together, large enough that the
+    # kernel's per-call set-up stays negligible (64 crops on two threads: 16 calls of 4)
+    size = max(1, -(-len(crops) // (8 * n_threads)) if n_threads > 1 else len(crops))
+    parts = [np.arange(i, min(i + size, len(crops))) for i in range(0, len(crops), size)] or [np.arange(0)]
 
     def run(idx: np.ndarray) -> None:
         cr = np.ascontiguousarray(all_crops[idx])
@@ -99,10 +113,44 @@ def c_sse(
             raise RuntimeError(f"jb_sse_curves failed with code {rc}")  # arguments are validated before
         out[idx] = res
 
-    parts = [p for p in parts if p.size]
-    if len(parts) == 1:
-        run(parts[0])
+    if n_threads == 1:
+        for part in parts:
+            run(part)
     else:
-        with ThreadPoolExecutor(len(parts)) as pool:
+        with ThreadPoolExecutor(n_threads) as pool:
             list(pool.map(run, parts))
     return out
+
+
+def c_model_matrix(
+    y: np.ndarray, y2: np.ndarray, amax: np.ndarray, tables: np.ndarray, group: np.ndarray, n_groups: int
+) -> np.ndarray | None:
+    """The robust estimator's codec-model matrix, ``(n_groups * n_scales + 1, n_qf)``; ``None`` without the kernel.
+
+    ``y`` ``(64, n_scales, nodes)``: content nodes; ``y2``, ``amax``
+    ``(64, n_scales)``: their mean square and largest magnitude; ``tables``
+    ``(n_qf, 64)``: IJG table values; ``group`` ``(64,)``: radial-frequency
+    group of each frequency. Equal bit for bit to the numpy computation of
+    :func:`jpegbench.estimate._lattice._cached_matrix` (same operations, numpy's
+    summation order; ``jb_model_matrix`` in ``_csse.c``). ``None`` where the
+    C kernel was not built, is a build without this function, or refuses
+    the arguments (table values that are not integers 1..255, more than 128 nodes).
+    """
+    lib = _library()
+    if lib is None or not hasattr(lib, "jb_model_matrix"):
+        return None
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    y2 = np.ascontiguousarray(y2, dtype=np.float64)
+    amax = np.ascontiguousarray(amax, dtype=np.float64)
+    tables = np.ascontiguousarray(tables, dtype=np.float64)
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    if y.ndim != 3 or y.shape[0] != 64 or y2.shape != y.shape[:2] or amax.shape != y.shape[:2]:
+        raise InputError("c_model_matrix: y must be (64, n_scales, nodes), y2 and amax (64, n_scales)")
+    if tables.ndim != 2 or tables.shape[1] != 64 or group.shape != (64,):
+        raise InputError("c_model_matrix: tables must be (n_qf, 64) and group (64,)")
+    out = np.empty((n_groups * y.shape[1] + 1, tables.shape[0]), dtype=np.float64)
+    rc = lib.jb_model_matrix(y.ctypes.data, y2.ctypes.data, amax.ctypes.data, y.shape[1], y.shape[2],
+                             tables.ctypes.data, tables.shape[0], group.ctypes.data, n_groups, out.ctypes.data)  # fmt: skip
+    if rc == -2:
+        raise MemoryError("the codec-model kernel could not allocate its working memory (115 KB)")
+    return out if rc == 0 else None

@@ -24,7 +24,8 @@
  *   longs); every intermediate of a block quantized from 8-bit samples fits.
  *
  * No Python API: the module init below only makes this a loadable extension; the
- * function jb_sse_curves is called through ctypes.
+ * functions jb_sse_curves and jb_model_matrix (the robust estimator's codec model, at the end)
+ * are called through ctypes.
  */
 #include <Python.h>
 #include <stdint.h>
@@ -44,7 +45,7 @@
 #endif
 
 #define LANES 16
-#define SLAB 4096 /* blocks sorted together: bounded memory (2 MB) for any image size */
+#define SLAB 1024 /* blocks sorted together: bounded memory (0.5 MB, within a core's L2) for any image size */
 #define CONST_BITS 13
 #define PASS1_BITS 2
 #define F0298 2446
@@ -181,10 +182,18 @@ typedef float vflane __attribute__((vector_size(sizeof(lane_t)), aligned(4)));
 /* The same table as arithmetic on a vector: wrap v = u - 128 into -512..511 (the mask), then
  * clip v + 128 to 0..255. */
 JB_INLINE vlane range_limit_v(vlane u) {
-    vlane w = ((u + 384) & 1023) - 384;
-    w &= ~(w < 0);
-    vlane big = w > 255;
-    return (w & ~big) | (255 & big);
+    /* a loop over lanes, which GCC vectorises into min / max for every clone (written with vector
+     * comparisons, it turned them into element-by-element scalar code in the AVX2 clone) */
+    int32_t a[LANES];
+    memcpy(a, &u, sizeof(a));
+    for (int l = 0; l < LANES; l++) {
+        int32_t v = ((a[l] + 384) & 1023) - 384;
+        v = v < 0 ? 0 : v;
+        a[l] = v > 255 ? 255 : v;
+    }
+    vlane w;
+    memcpy(&w, a, sizeof(a));
+    return w;
 }
 #endif
 
@@ -242,15 +251,23 @@ JB_CLONES static void group_sse(const lane_t *x, const lane_t *t, int live, cons
     for (int j = 0; j < n_qf; j++) {
         const int32_t *q = qt + 64 * j;
         const float *iq = inv8q + 64 * j;
-        int any_ac = 0;
-        int col_nz[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* some coefficient of the column survives */
-        int col_ac[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* some coefficient below its first row survives */
-        for (int i = 1; i < 64; i++)
-            if (max_ac[i] >= (float)(4 * q[i])) { /* |t| < 4q quantizes to zero */
-                any_ac = 1;
-                col_nz[i & 7] = 1;
-                if (i >= 8) col_ac[i & 7] = 1;
-            }
+        /* bit i: AC coefficient i survives in some lane (|t| < 4q quantizes to zero); computed
+         * without branches, which mispredicted on every few coefficients */
+        uint64_t survive = 0;
+        for (int i = 1; i < 64; i++) survive |= (uint64_t)(max_ac[i] >= (float)(4 * q[i])) << i;
+        const int any_ac = survive != 0;
+        uint64_t rows = survive, below = survive >> 8; /* OR of the rows: the columns that survive */
+        rows |= rows >> 32;
+        rows |= rows >> 16;
+        rows |= rows >> 8;
+        below |= below >> 32;
+        below |= below >> 16;
+        below |= below >> 8;
+        int col_nz[8], col_ac[8]; /* some coefficient of the column / below its first row survives */
+        for (int k = 0; k < 8; k++) {
+            col_nz[k] = (int)(rows >> k) & 1;
+            col_ac[k] = (int)(below >> k) & 1;
+        }
         int64_t acc = 0;
         if (!any_ac) {
             /* DC only: jidctint's zero-AC shortcuts give one value per block */
@@ -266,11 +283,9 @@ JB_CLONES static void group_sse(const lane_t *x, const lane_t *t, int live, cons
         col_nz[0] = 1;
         for (int i = 0; i < 64; i++) {
             if (!col_nz[i & 7]) continue;
-            if (i > 0 && max_ac[i] < (float)(4 * q[i])) { /* zero in every lane */
-                memset(c[i], 0, sizeof(lane_t));
-                continue;
-            }
-            /* libjpeg's (|t| + 4q) / 8q (see the exactness note at the top), then the sign */
+            /* libjpeg's (|t| + 4q) / 8q (see the exactness note at the top), then the sign; also
+             * where every lane quantizes to zero (it gives exact zeros): a branch per coefficient
+             * mispredicted and cost more than the vector work */
             const int32_t qi = q[i];
             const float bias = (float)(4 * qi) + 0.25f, r = iq[i];
             for (int l = 0; l < LANES; l++) {
@@ -404,6 +419,112 @@ done: /* PyMem_RawFree(NULL) does nothing */
     PyMem_RawFree(order);
     PyMem_RawFree(key);
     return rc;
+}
+
+/*
+ * Step 3b of the robust estimator (jpegbench/estimate/_lattice.py, _cached_matrix): the codec
+ * model's mean squared requantization errors, mean over nodes of (t * rint(y / t) - y)**2.
+ * The same IEEE operations as the numpy expression, in the same order, and the
+ * mean summed as numpy sums a contiguous row (its pairwise sum: eight accumulators, then
+ * ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest), so that the result
+ * equals numpy's bit for bit; no contraction into fused multiply-adds (it would round once
+ * less). rint is the round-half-even of np.round, done as (x + 1.5 * 2**52) - 1.5 * 2**52
+ * below 2**51 in magnitude (above, every double is an integer already).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define JB_EXACT __attribute__((optimize("fp-contract=off")))
+#else
+#define JB_EXACT
+#endif
+
+JB_EXACT static double jb_pairwise8(const double *a, int64_t n)
+{
+    if (n < 8) {
+        double res = 0.;
+        for (int64_t i = 0; i < n; i++) res += a[i];
+        return res;
+    }
+    double r0 = a[0], r1 = a[1], r2 = a[2], r3 = a[3], r4 = a[4], r5 = a[5], r6 = a[6], r7 = a[7];
+    int64_t i;
+    for (i = 8; i < n - (n % 8); i += 8) {
+        r0 += a[i + 0];
+        r1 += a[i + 1];
+        r2 += a[i + 2];
+        r3 += a[i + 3];
+        r4 += a[i + 4];
+        r5 += a[i + 5];
+        r6 += a[i + 6];
+        r7 += a[i + 7];
+    }
+    double res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+    for (; i < n; i++) res += a[i];
+    return res;
+}
+
+/* mean over the `nodes` values y[0..nodes) of (t * rint(y / t) - y)**2, as described above */
+JB_EXACT static double jb_requant_mean(const double *yy, int64_t nodes, double t, double *e)
+{
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+    const double magic = 6755399441055744.0; /* 1.5 * 2**52 */
+    for (int64_t i = 0; i < nodes; i++) {
+        double x = yy[i] / t;
+        double q = x; /* (no -ffast-math: the two additions are not folded) */
+        if (x < 2251799813685248.0 && x > -2251799813685248.0) q = (x + magic) - magic;
+        double d = t * q - yy[i];
+        e[i] = d * d;
+    }
+    return jb_pairwise8(e, nodes) / (double)nodes;
+}
+
+/*
+ * The whole model matrix of _lattice._cached_matrix from the requantization inputs, equal bit
+ * for bit to its numpy computation:
+ *   y: 64 x n_scales x nodes content nodes after the chain; y2, amax: 64 x n_scales, the mean
+ *   of y**2 and the largest |y| over the nodes (computed by numpy); tables: n_qf x 64 table
+ *   values (integers 1..255 held as doubles); group: 64 radial-frequency groups (< n_groups).
+ *   out: (n_groups * n_scales + 1) x n_qf: out[g, k, j] = sum over AC frequencies f of group g,
+ *   in ascending f, of E[f, k, j] (starting from 0.0), last row E[0, 0, j], where E is the mean
+ *   squared requantization error (y2 where every node rounds to zero, |amax / t| <= 0.5).
+ * Returns 0, -1 on bad arguments, -2 when memory runs out.
+ */
+JB_EXACT int jb_model_matrix(const double *y, const double *y2, const double *amax, int64_t n_scales, int64_t nodes,
+                             const double *tables, int64_t n_qf, const int64_t *group, int64_t n_groups, double *out)
+{
+    double e[128];
+    if (nodes < 1 || nodes > 128 || n_scales < 1 || n_qf < 1 || n_groups < 1) return -1;
+    for (int64_t j = 0; j < 64 * n_qf; j++)
+        if (!(tables[j] >= 1.0 && tables[j] <= 255.0) || tables[j] != (double)(int)tables[j]) return -1;
+    for (int f = 0; f < 64; f++)
+        if (group[f] < 0 || group[f] >= n_groups) return -1;
+    double *rows = PyMem_RawMalloc(256 * n_scales * sizeof(double)); /* E[f, :, t] per table value t */
+    if (rows == NULL) return -2;
+    const int64_t n_rows = n_groups * n_scales + 1;
+    for (int64_t i = 0; i < n_rows * n_qf; i++) out[i] = 0.0;
+    for (int f = 0; f < 64; f++) {
+        char done[256] = {0};
+        for (int64_t j = 0; j < n_qf; j++) {
+            const int ti = (int)tables[j * 64 + f];
+            double *row = rows + ti * n_scales;
+            if (!done[ti]) {
+                const double t = (double)ti;
+                for (int64_t k = 0; k < n_scales; k++) {
+                    const int64_t fk = f * n_scales + k;
+                    row[k] = amax[fk] / t > 0.5 ? jb_requant_mean(y + fk * nodes, nodes, t, e) : y2[fk];
+                }
+                done[ti] = 1;
+            }
+            if (f == 0) {
+                out[(n_rows - 1) * n_qf + j] = row[0]; /* the DC frequency weighs its first node only */
+            } else {
+                double *o = out + group[f] * n_scales * n_qf + j;
+                for (int64_t k = 0; k < n_scales; k++) o[k * n_qf] += row[k];
+            }
+        }
+    }
+    PyMem_RawFree(rows);
+    return 0;
 }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_csse",

@@ -12,9 +12,18 @@ and why it is shaped so:
   tables repeat values across QFs), and where every node of a row rounds to
   zero (``|y / t| <= 0.5``) the error is ``y**2`` with no requantization at
   all: together about half the work of the direct loop over QFs.
+  Where the C kernel of the fast backend was built, a matrix is computed
+  by it (``jb_model_matrix`` in ``_csse.c``, whatever
+  ``$JPEGBENCH_FAST_KERNEL`` says: that choice is the curves'): the same
+  IEEE operations and numpy's own summation order, so the same bits as the
+  numpy code, which remains the fallback (a test holds them equal), in a
+  third of the time.
 * The content weights depend on a frequency only through its radial
   frequency: computed once per distinct one (33 instead of 64 rows of
-  exponentials per evaluation of a fit).
+  exponentials per evaluation of a fit), and the matrix rows of the AC
+  frequencies that share a radial frequency are summed once when the
+  matrix is made, so every evaluation multiplies 33 * 56 + 1 rows instead
+  of 64 * 56 (half the matrix-vector product, the bulk of a fit).
 * Fits run the Nelder-Mead simplex of :func:`scipy.optimize.minimize`
   (``method="Nelder-Mead"`` with bounds), transcribed in :func:`nelder_mead`
   step for step so that it takes the same steps: importing
@@ -23,10 +32,15 @@ and why it is shaped so:
   of this size gains nothing from a second thread, and on a loaded machine
   OpenBLAS's hand-offs made the fits ten to twenty times slower.
 
-Everything above leaves the arithmetic of each number as it was: the
-results equal those of the direct computation bit for bit (checked on 96
-curves, every detail of the result; ``tests/estimate/test_robust_decisions.py``
-holds them to a committed table). What this module cannot make exact is
+Everything above but the summed rows leaves the arithmetic of each number
+as it was. Summing rows before the matrix-vector product adds the same
+products in another order, so a model curve can differ from the direct
+computation's in the last bit (relative 5e-15); the fits' iterates depend
+on their cost only through comparisons, and on 153 chains (the 48 of
+``tests/estimate/test_robust_decisions.py``, which holds them to a committed
+table, 96 more of 200 x 224 and 9 of 768 x 512) every output of the
+estimator, decisions, fractions and fitted content, stayed equal bit for
+bit. What this module cannot make exact is
 BLAS itself: OpenBLAS's matrix-vector sums differ in the last bit between
 one and two threads, and in a degenerate fit that is enough to move a
 decision (summing the same products in another order moved a QF1 from 49
@@ -42,6 +56,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from jpegbench.codec import ijg_qtable
+from jpegbench.estimate._ckernel import c_model_matrix
 
 __all__ = ["lattice_test", "model_matrix", "model_mse", "nelder_mead", "one_blas_thread"]
 
@@ -50,6 +65,7 @@ __all__ = ["lattice_test", "model_matrix", "model_mse", "nelder_mead", "one_blas
 # are taken on fixed nodes: stratified |Laplace| quantiles at a log grid of scales, with a fixed draw of
 # decoder rounding noise (uniform +-0.5 per pixel is ~N(0, 1/12) per orthonormal DCT coefficient).
 _SCALES = np.geomspace(0.2, 3000.0, 56)
+_LOG_SCALES = np.log(_SCALES)
 _NODES = 32
 _UNIT = -np.log1p(-(np.arange(_NODES) + 0.5) / _NODES)
 _DC = np.linspace(-1000.0, 1000.0, _NODES)
@@ -61,7 +77,7 @@ BOUNDS = ((np.log(0.2), np.log(3000.0)), (0.0, 3.5), (0.1, 3.0))
 GAP = 7
 # the weights of a frequency depend on it only through its radial frequency: computed once per distinct one
 _GROUP_LOG_RHO, _GROUP_OF = np.unique(np.log(np.maximum(_RHO, 1.0)), return_inverse=True)
-_CACHE_SIZE = 32  # chains; a 100-QF matrix is 2.9 MB
+_CACHE_SIZE = 32  # chains; a 100-QF matrix is 1.5 MB
 
 
 def _tables(qfs: Sequence[int]) -> np.ndarray:
@@ -87,25 +103,47 @@ def _requantization_error(y: np.ndarray, tables: np.ndarray) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _cached_matrix(qfs: tuple[int, ...], chain: tuple[int, ...]) -> np.ndarray:
+def _summed_rows(e: np.ndarray) -> np.ndarray:
+    """:func:`model_matrix`'s rows from ``E`` of :func:`_requantization_error`: summed per radial frequency."""
+    # Frequencies of one radial frequency share their weights: their rows are summed once here, so that every
+    # evaluation of a fit multiplies half as many rows. The DC frequency weighs its first node only.
+    m = np.zeros((_GROUP_LOG_RHO.size, _SCALES.size, e.shape[2]))
+    for f in range(1, 64):
+        m[_GROUP_OF[f]] += e[f]
+    return np.concatenate([m.reshape(-1, e.shape[2]), e[0, :1]])
+
+
+def _content_nodes(chain: Sequence[int]) -> np.ndarray:
+    """The content nodes ``(64, 56, 32)`` after the compressions of ``chain``, decoder rounding added after each."""
     y = _SCALES[None, :, None] * _UNIT[None, None, :] * np.ones((64, 1, 1))
     y[0] = _DC
     for t in _tables(chain):
         t = t[:, None, None]
         y = t * np.round(y / t) + _NOISE
-    m = _requantization_error(y, _tables(qfs)).reshape(-1, len(qfs))
+    return y
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _cached_matrix(qfs: tuple[int, ...], chain: tuple[int, ...], kernel: bool = True) -> np.ndarray:
+    y, tables = _content_nodes(chain), _tables(qfs)
+    m = None
+    if kernel:  # the C kernel: the same numbers, bit for bit, in a third of the time
+        m = c_model_matrix(y, np.mean(y * y, axis=2), np.abs(y).max(axis=2), tables, _GROUP_OF, _GROUP_LOG_RHO.size)
+    if m is None:
+        m = _summed_rows(_requantization_error(y, tables))
     m.setflags(write=False)
     return m
 
 
 def model_matrix(qfs: Sequence[int], chain: Sequence[int]) -> np.ndarray:
-    """Expected squared requantization errors of the content nodes, ``(64 * 56, len(qfs))``.
+    """Expected squared requantization errors of the content nodes, ``(33 * 56 + 1, len(qfs))``.
 
     Content quantized with the IJG tables of ``chain`` (first to last), decoder
     rounding added after each, requantized with the table of each of ``qfs``;
-    rows are (frequency, scale) pairs. Read-only and cached: :func:`model_mse`
-    turns it into a curve.
+    rows are (radial frequency, scale) pairs, each the sum over the AC
+    frequencies of that radial frequency (they share their weights), and
+    last the DC frequency's. Read-only and cached: :func:`model_mse` turns it
+    into a curve.
     """
     return _cached_matrix(tuple(int(q) for q in qfs), tuple(int(q) for q in chain))
 
@@ -114,12 +152,12 @@ def model_weights(theta: np.ndarray) -> np.ndarray:
     """Row weights of :func:`model_matrix` for ``theta = (log scale, spectral slope, activity spread)``."""
     log_scale, slope, spread = theta
     mu = log_scale - slope * _GROUP_LOG_RHO
-    w = np.exp(-0.5 * ((np.log(_SCALES)[None, :] - mu[:, None]) / spread) ** 2)
+    w = np.exp(-0.5 * ((_LOG_SCALES[None, :] - mu[:, None]) / spread) ** 2)
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-    w = w[_GROUP_OF]
-    w[0] = 0.0
-    w[0, 0] = 1.0  # the DC nodes do not depend on the scale
-    return w.ravel() / 64.0
+    out = np.empty(w.size + 1)
+    np.divide(w.ravel(), 64.0, out=out[:-1])
+    out[-1] = 1.0 / 64.0  # the DC nodes do not depend on the scale
+    return out
 
 
 def model_mse(matrix: np.ndarray, theta: np.ndarray) -> np.ndarray:

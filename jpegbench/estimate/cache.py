@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from importlib import metadata
 from pathlib import Path
 
 from jpegbench import __version__
@@ -23,6 +22,8 @@ _STALE_PART_S = 3600.0  # a temporary file older than this is a killed run's
 
 
 def _version(dist: str) -> str:
+    from importlib import metadata  # here: importing it costs every command 10 ms of start-up
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import gammainc, ndtr
 
 from jpegbench.codec import JpegCoefficients, block_dct, ijg_qtable, qf_from_qtables, read_coefficients
 from jpegbench.errors import InputError, ShapeError
@@ -188,6 +187,8 @@ _GRID_SHAPE, _GRID_SCALE = (a.ravel() for a in np.meshgrid(_SHAPES, _SCALES, ind
 
 def _gg_cdf(x: np.ndarray, scale: np.ndarray, shape: np.ndarray) -> np.ndarray:
     """Generalised Gaussian CDF at ``x`` for every (scale, shape) pair: ``(len(scale), *x.shape)``."""
+    from scipy.special import gammainc  # here, not at the top: the estimate command needs dq only with --dct
+
     col = (-1,) + (1,) * x.ndim
     z = np.abs(x)[None, ...] / scale.reshape(col)
     half = 0.5 * gammainc(1.0 / shape.reshape(col), z ** shape.reshape(col))
@@ -229,6 +230,7 @@ def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
     # Each first-grid value m q1 (+ rounding noise, std sigma << q2) lands in its own bin or a neighbour: a
     # sparse transition matrix.
     from scipy.sparse import csr_matrix
+    from scipy.special import ndtr
 
     x = m * q1
     near = np.rint(x / q2).astype(np.int64)

@@ -111,11 +111,13 @@ benchmark's robust accuracy on LIVE1 drops from 100 % to 98.1 % (52 of 53) in
 the aligned and the non-aligned QF1 < QF2 regimes, other regimes unchanged.) The model's expectations are taken on
 fixed nodes (stratified quantiles, one seeded draw of rounding noise), so the
 estimator is deterministic. Cost: step 3b (:mod:`._lattice`, which says how
-it is made cheap) is nearly all of it, about 0.2-0.3 s of CPU per image
-whatever its size, a third of the curves of a 768 x 512 image on one thread
-(BENCHMARKS.md); its results equal those of the direct computation bit for
-bit at one BLAS thread (OpenBLAS's matrix-vector sums depend on its thread
-count, so before it was pinned to one the results could too).
+it is made cheap) is nearly all of it, about 0.1 s of CPU per image
+whatever its size (with the C kernel built), a fifth of the curves of a
+768 x 512 image on one thread (BENCHMARKS.md); its results equal those of
+the direct computation at one BLAS thread (every output, on 153 chains; its
+model curves can differ in the last bit, see :mod:`._lattice`; OpenBLAS's
+matrix-vector sums depend on its thread count, so before it was pinned to
+one the results could too).
 ``confidence`` is a logistic of the winning score's margin over its
 threshold, in units of 15 % (z) or 30 % (prominence, lattice fraction) of the
 threshold (0.5 at the threshold), multiplied by one minus that of the tests

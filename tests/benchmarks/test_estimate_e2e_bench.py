@@ -56,7 +56,7 @@ N_IMAGES = 9
 PAIRS = 3
 SEED = 15
 COMMAND = "import sys; from jpegbench.cli import main; sys.argv[0] = 'jpegbench'; sys.exit(main())"
-ROBUST_BOUND = 0.5  # robust / curves (one thread): what BENCHMARKS.md states is held
+ROBUST_BOUND = 0.25  # robust / curves (one thread): the goal, met since the codec model went to C
 
 
 @pytest.fixture(scope="module")

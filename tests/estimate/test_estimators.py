@@ -196,6 +196,23 @@ def test_lattice_test_recovers_the_model_it_is_built_on():
     assert lattice_test(np.log(d + 1 / 12)[:9], sub[:9], 8, 1 / 12, 8) is None  # 9 QFs: nothing to fit
 
 
+@pytest.mark.parametrize("qfs, chain", [(range(1, 101), (100,)), (range(1, 81), (50, 80)), (range(30, 71), (90, 60)),
+                                         (range(1, 13), (5, 12)), (range(1, 101), (1,))])  # fmt: skip
+def test_model_matrix_c_kernel_equals_numpy_bit_for_bit(qfs, chain):
+    # The C kernel computes the codec model for speed; the estimator's decisions rest on it being the numpy
+    # computation's to the last bit, whether the kernel was built or not.
+    from jpegbench.estimate import _lattice
+    from jpegbench.estimate._ckernel import available
+
+    if not available():
+        pytest.skip("the C kernel was not built")
+    qfs, chain = tuple(qfs), tuple(chain)
+    c = _lattice._cached_matrix.__wrapped__(qfs, chain)
+    ref = _lattice._cached_matrix.__wrapped__(qfs, chain, kernel=False)
+    assert c.shape == ref.shape == (33 * 56 + 1, len(qfs))
+    assert np.array_equal(c.view(np.int64), ref.view(np.int64))
+
+
 @pytest.fixture(scope="module")
 def small_crop(camera):
     return camera[128:256, 128:288]  # 128 x 160
