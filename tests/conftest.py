@@ -8,6 +8,10 @@ Markers (declared in ``pyproject.toml``, which runs pytest with
   is absent.
 * ``slow``: paper-scale runs, left out of a plain ``pytest`` run; select them
   with ``-m slow`` (or any ``-m`` expression that names ``slow``).
+
+``one_torch_thread``: torch on one intra-op thread for a test (a module opts
+in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``); on
+two shared cores more threads only add contention.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one intra-op thread for the test, the previous count restored after it."""
+    import torch  # here, not at the top: most test folders never load torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

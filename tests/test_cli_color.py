@@ -17,6 +17,8 @@ from jpegbench.codec import encode
 from jpegbench.models import FBCNN, save_checkpoint
 from jpegbench.models.weights import WEIGHTS_DIR_ENV
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def invoke(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jpegbench")
@@ -26,14 +28,6 @@ def tiny(in_nc: int, seed: int) -> FBCNN:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return FBCNN(in_nc=in_nc, nc=(8, 16, 16, 16), nb=1).eval()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

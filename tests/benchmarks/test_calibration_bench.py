@@ -43,28 +43,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from jpegbench.codec import jpeg_roundtrip, read_image, rgb_to_y
 from jpegbench.estimate import estimate_from_curves, mse_curves
 from jpegbench.estimate.confidence import answer_is_right, expected_calibration_error, reliability_table
 from jpegbench.synth import double_jpeg
 
-pytestmark = [pytest.mark.benchmark(group="estimate"), pytest.mark.shared]
+pytestmark = [pytest.mark.benchmark(group="estimate"), pytest.mark.shared, pytest.mark.usefixtures("one_torch_thread")]
 
 SEED = 1515
 CROP = (192, 192)
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SKIMAGE = ("camera", "astronaut", "coffee", "brick", "gravel", "moon", "motorcycle", "coins")
 KINDS = ("never", "single", "aligned", "nonaligned", "moved", "near-lossless")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _sources() -> list[tuple[str, np.ndarray]]:

@@ -26,13 +26,10 @@ The numbers go to BENCHMARKS.md and the model card.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from jpegbench.codec import jpeg_roundtrip, read_image
 from jpegbench.metrics import psnr
@@ -45,6 +42,7 @@ LIVE1 = SHARED / "data" / "LIVE1_color"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.shared,
     pytest.mark.skipif(not LIVE1.is_dir(), reason="needs ../shared/data/LIVE1_color"),
 ]
@@ -53,14 +51,6 @@ PAIRS = tuple((q1, q2) for q1 in (10, 30, 50) for q2 in (10, 30, 50))
 NONALIGNED_UP = ((10, 30), (10, 50), (30, 50))  # the QF1 < QF2 cells
 SHIFT = (4, 4)
 ENCODER = {"backend": "pillow", "subsampling": "4:2:0"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _require(role: str) -> None:
@@ -78,16 +68,6 @@ def images() -> list[np.ndarray]:
     return out
 
 
-def _record(key: str, value: object) -> None:
-    out = os.environ.get("JPEGBENCH_BENCH_OUT")
-    if not out:
-        return
-    path = Path(out)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[key] = value
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
-
-
 def _mean_psnr(method, pairs) -> float:
     values = []
     for lq, hq in pairs:
@@ -97,18 +77,18 @@ def _mean_psnr(method, pairs) -> float:
     return float(np.mean(values))
 
 
-def test_single_jpeg_qf10_gain(images):
+def test_single_jpeg_qf10_gain(images, record):
     _require("fbcnn")
     pairs = [(jpeg_roundtrip(x, 10, **ENCODER), x) for x in images]
     jpeg = float(np.mean([psnr(hq, lq) for lq, hq in pairs]))
     fbcnn = _mean_psnr(get_method("fbcnn", device="cpu"), pairs)
     print(f"LIVE1 colour QF 10: JPEG {jpeg:.2f} dB (paper 25.69), small colour FBCNN {fbcnn:.2f} dB "
           f"({fbcnn - jpeg:+.2f})")
-    _record("color_single_jpeg_psnr_qf10", {"jpeg": jpeg, "fbcnn_small_color": fbcnn})
+    record("color_single_jpeg_psnr_qf10", {"jpeg": jpeg, "fbcnn_small_color": fbcnn})
     assert fbcnn - jpeg >= 0.8
 
 
-def test_color_table3_fbcnn_a_beats_fbcnn_on_qf1_below_qf2(images):
+def test_color_table3_fbcnn_a_beats_fbcnn_on_qf1_below_qf2(images, record):
     _require("fbcnn")
     _require("fbcnn-a")
     fbcnn, fbcnn_a = get_method("fbcnn", device="cpu"), get_method("fbcnn-a", device="cpu")
@@ -120,7 +100,7 @@ def test_color_table3_fbcnn_a_beats_fbcnn_on_qf1_below_qf2(images):
         cells[(q1, q2)] = {"jpeg": jpeg, "fbcnn_small_color": f, "fbcnn_a_small_color": a}
         print(f"colour ({q1},{q2}) shift {SHIFT}: JPEG {jpeg:.2f}, FBCNN {f:.2f}, FBCNN-A {a:.2f} dB "
               f"(A - FBCNN {a - f:+.2f})")
-    _record("color_table3_psnr", {f"{q1}_{q2}": v for (q1, q2), v in cells.items()})
+    record("color_table3_psnr", {f"{q1}_{q2}": v for (q1, q2), v in cells.items()})
     gain = float(np.mean([cells[c]["fbcnn_a_small_color"] - cells[c]["fbcnn_small_color"] for c in NONALIGNED_UP]))
     print(f"mean FBCNN-A - FBCNN over the QF1 < QF2 cells: {gain:+.3f} dB")
     assert gain >= 0.15

@@ -37,27 +37,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from jpegbench.codec import read_image
 from jpegbench.estimate import estimate_from_curves, mse_curves, mse_curves_batch
 from jpegbench.estimate.accuracy import accuracy_table, degrade, evaluate, grid_specs, table_markdown
 
-pytestmark = [pytest.mark.benchmark(group="estimate"), pytest.mark.shared]
+pytestmark = [pytest.mark.benchmark(group="estimate"), pytest.mark.shared, pytest.mark.usefixtures("one_torch_thread")]
 
 CROP = (256, 320)
 CELL_IMAGES = 1
 AGREE_N = int(os.environ.get("JPEGBENCH_AGREE_N", "0"))  # 0: every image of the accuracy corpus
 SEED = 2021
 ACCURACY_IMAGES = 242  # 11 singles, 110 aligned and 121 non-aligned pairs, one image each
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -31,7 +31,6 @@ to BENCHMARKS.md and the model card (``jpegbench/models/weights/MODEL_CARD.md``)
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -77,18 +76,8 @@ def _require(arch: str, channels: int) -> None:
         pytest.skip(f"{name} is not shipped yet (train it with configs/{arch}-small-{kind}.toml)")
 
 
-def _record(key: str, value: object) -> None:
-    out = os.environ.get("JPEGBENCH_BENCH_OUT")
-    if not out:
-        return
-    path = Path(out)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[key] = value
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
-
-
 @pytest.mark.parametrize(("arch", "color"), [("qcn", "gray"), ("qgcn", "gray"), ("ijcn", "rgb")])
-def test_single_jpeg_qf10_gain(arch, color):
+def test_single_jpeg_qf10_gain(arch, color, record):
     _require(arch, 1 if color == "gray" else 3)
     folder = LIVE1_GRAY if color == "gray" else LIVE1_COLOR
     method = get_method(arch, device="cpu")
@@ -103,7 +92,7 @@ def test_single_jpeg_qf10_gain(arch, color):
     assert len(jpeg) == 29
     j, m = float(np.mean(jpeg)), float(np.mean(restored))
     print(f"\nLIVE1 {color} QF 10: JPEG {j:.2f} dB, small {arch.upper()} {m:.2f} dB ({m - j:+.2f})")
-    _record(f"{arch}_single_jpeg_psnr_qf10", {"jpeg": j, arch: m})
+    record(f"{arch}_single_jpeg_psnr_qf10", {"jpeg": j, arch: m})
     assert m - j >= GAIN_QF10
 
 
@@ -123,7 +112,7 @@ def _evaluate(recipe: str, methods: tuple[str, ...], tmp_path: Path):
                     examples=False)  # fmt: skip
 
 
-def test_table3_d_twins_beat_plain_on_qf1_below_qf2(tmp_path):
+def test_table3_d_twins_beat_plain_on_qf1_below_qf2(tmp_path, record):
     _require("qcn", 1)
     _require("qgcn", 1)
     methods = ("jpeg", "qcn", "qcn-d", "qgcn", "qgcn-d")
@@ -134,13 +123,13 @@ def test_table3_d_twins_beat_plain_on_qf1_below_qf2(tmp_path):
     print("QF1,QF2  " + "  ".join(f"{m:>7}" for m in methods))
     for k in cells["jpeg"]:
         print(f"{k[0]:>3},{k[1]:<3}  " + "  ".join(f"{cells[m][k]:7.2f}" for m in methods))
-    _record("table3_guided_psnr", {m: {f"{a}_{b}": v for (a, b), v in c.items()} for m, c in cells.items()})
+    record("table3_guided_psnr", {m: {f"{a}_{b}": v for (a, b), v in c.items()} for m, c in cells.items()})
     losses = [f"{arch}-d {cells[arch + '-d'][c]:.2f} <= {arch} {cells[arch][c]:.2f} at {c}"
               for arch in ("qcn", "qgcn") for c in TABLE3_UP if cells[arch + "-d"][c] <= cells[arch][c]]  # fmt: skip
     assert not losses, "; ".join(losses)
 
 
-def test_ijcn_protocol_d_twin_beats_plain_on_qf1_below_qf2(tmp_path):
+def test_ijcn_protocol_d_twin_beats_plain_on_qf1_below_qf2(tmp_path, record):
     _require("ijcn", 3)
     methods = ("jpeg", "ijcn", "ijcn-d")
     results = _evaluate("ijcn-double-color.toml", methods, tmp_path)
@@ -150,5 +139,5 @@ def test_ijcn_protocol_d_twin_beats_plain_on_qf1_below_qf2(tmp_path):
     print("QF1,QF2 shift  " + "  ".join(f"{m:>7}" for m in methods))
     for k in cells["jpeg"]:
         print(f"{k[0]:>3},{k[1]:<3} ({k[2]},{k[3]})  " + "  ".join(f"{cells[m][k]:7.2f}" for m in methods))
-    _record("ijcn_protocol_psnr", {m: {"_".join(map(str, k)): v for k, v in c.items()} for m, c in cells.items()})
+    record("ijcn_protocol_psnr", {m: {"_".join(map(str, k)): v for k, v in c.items()} for m, c in cells.items()})
     assert cells["ijcn-d"][IJCN_UP] > cells["ijcn"][IJCN_UP], (cells["ijcn-d"][IJCN_UP], cells["ijcn"][IJCN_UP])

@@ -31,15 +31,7 @@ import torch
 
 from jpegbench.models import FBCNN, restore
 
-pytestmark = pytest.mark.benchmark(group="models")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.benchmark(group="models"), pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _median_seconds(fn, rounds: int) -> float:

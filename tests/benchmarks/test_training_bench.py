@@ -26,8 +26,6 @@ The numbers are recorded in ``jpegbench/models/weights/MODEL_CARD.md``.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +44,7 @@ LIVE1 = SHARED / "data" / "LIVE1_gray"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.shared,
     pytest.mark.skipif(not LIVE1.is_dir(), reason="needs ../shared/data/LIVE1_gray"),
 ]
@@ -54,14 +53,6 @@ SINGLE_QFS = (10, 20, 30, 40)
 PREDICT_QFS = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 TABLE3_CELLS = ((10, 30), (10, 50), (30, 50))
 SHIFT = (4, 4)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -86,32 +77,22 @@ def fbcnn_a():
     return _model("fbcnn-a")
 
 
-def _record(key: str, value: object) -> None:
-    out = os.environ.get("JPEGBENCH_BENCH_OUT")
-    if not out:
-        return
-    path = Path(out)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[key] = value
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
-
-
 def _mean_psnr(model, pairs, **kw) -> float:
     return float(np.mean([psnr(hq, restore(model, lq, device="cpu", **kw).image) for lq, hq in pairs]))
 
 
 @pytest.mark.parametrize("qf", SINGLE_QFS)
-def test_single_jpeg_gain(images, fbcnn, qf):
+def test_single_jpeg_gain(images, fbcnn, qf, record):
     pairs = [(jpeg_roundtrip(x, qf), x) for x in images]
     jpeg = float(np.mean([psnr(hq, lq) for lq, hq in pairs]))
     small = _mean_psnr(fbcnn, pairs)
     print(f"single QF {qf}: JPEG {jpeg:.2f} dB, small FBCNN {small:.2f} dB ({small - jpeg:+.2f})")
-    _record(f"single_jpeg_psnr_qf{qf}", {"jpeg": jpeg, "fbcnn_small": small})
+    record(f"single_jpeg_psnr_qf{qf}", {"jpeg": jpeg, "fbcnn_small": small})
     target = {10: 0.8, 30: 0.5}.get(qf, 0.0)
     assert small - jpeg >= target
 
 
-def test_qf_prediction_error(images, fbcnn):
+def test_qf_prediction_error(images, fbcnn, record):
     # predict_qf is what restore/evaluate report (patch median for the shipped model, trained on
     # 64-px patches); the whole-image reading (one pooling over the image) is printed beside it.
     mae = {}
@@ -129,7 +110,7 @@ def test_qf_prediction_error(images, fbcnn):
     overall_whole = float(np.mean([v["whole_image_mae"] for v in mae.values()]))
     print(f"QF MAE over {PREDICT_QFS[0]}..{PREDICT_QFS[-1]}: {overall:.2f} (whole-image reading {overall_whole:.2f}); "
           f"qf_patch = {fbcnn.qf_patch}")
-    _record("qf_prediction", {"per_qf": mae, "mean_mae": overall, "whole_image_mean_mae": overall_whole,
+    record("qf_prediction", {"per_qf": mae, "mean_mae": overall, "whole_image_mean_mae": overall_whole,
                               "qf_patch": fbcnn.qf_patch})  # fmt: skip
     assert overall <= 5.0
 
@@ -143,28 +124,28 @@ def _double_pairs(images, qf1: int, qf2: int) -> list[tuple[np.ndarray, np.ndarr
 
 
 @pytest.mark.parametrize(("qf1", "qf2"), TABLE3_CELLS)
-def test_fbcnn_a_beats_fbcnn_on_nonaligned_double_jpeg(images, fbcnn, fbcnn_a, qf1, qf2):
+def test_fbcnn_a_beats_fbcnn_on_nonaligned_double_jpeg(images, fbcnn, fbcnn_a, qf1, qf2, record):
     pairs = _double_pairs(images, qf1, qf2)
     jpeg = float(np.mean([psnr(hq, lq) for lq, hq in pairs]))
     a, f = _mean_psnr(fbcnn_a, pairs), _mean_psnr(fbcnn, pairs)
     print(f"double ({qf1},{qf2}) shift {SHIFT}: JPEG {jpeg:.2f}, small FBCNN {f:.2f}, small FBCNN-A {a:.2f} dB")
-    _record(f"table3_psnr_{qf1}_{qf2}", {"jpeg": jpeg, "fbcnn_small": f, "fbcnn_a_small": a})
+    record(f"table3_psnr_{qf1}_{qf2}", {"jpeg": jpeg, "fbcnn_small": f, "fbcnn_a_small": a})
     assert a > f
 
 
 @pytest.mark.parametrize(("qf1", "qf2"), TABLE3_CELLS)
-def test_fbcnn_d_beats_fbcnn_on_nonaligned_double_jpeg(images, fbcnn, qf1, qf2):
+def test_fbcnn_d_beats_fbcnn_on_nonaligned_double_jpeg(images, fbcnn, qf1, qf2, record):
     # fbcnn-d as evaluate runs it: the small FBCNN conditioned on the robust estimator's dominant QF.
     pairs = _double_pairs(images, qf1, qf2)
     fbcnn_d = get_method("fbcnn-d", weights=fbcnn, device="cpu")
     d = float(np.mean([psnr(hq, fbcnn_d(lq).image) for lq, hq in pairs]))
     f = _mean_psnr(fbcnn, pairs)
     print(f"double ({qf1},{qf2}) shift {SHIFT}: small FBCNN {f:.2f}, small FBCNN-D {d:.2f} dB")
-    _record(f"table3_fbcnn_d_psnr_{qf1}_{qf2}", {"fbcnn_small": f, "fbcnn_d_small": d})
+    record(f"table3_fbcnn_d_psnr_{qf1}_{qf2}", {"fbcnn_small": f, "fbcnn_d_small": d})
     assert d > f
 
 
-def test_manual_qf_lower_is_smoother(images, fbcnn):
+def test_manual_qf_lower_is_smoother(images, fbcnn, record):
     lq = jpeg_roundtrip(images[0], 30)
 
     def tv(x: np.ndarray) -> float:
@@ -173,5 +154,5 @@ def test_manual_qf_lower_is_smoother(images, fbcnn):
 
     tvs = {qf: tv(restore(fbcnn, lq, qf=qf, device="cpu").image) for qf in (10, 30, 50, 90)}
     print("total variation by conditioning QF:", {k: round(v, 3) for k, v in tvs.items()})
-    _record("manual_qf_tv", {str(k): v for k, v in tvs.items()})
+    record("manual_qf_tv", {str(k): v for k, v in tvs.items()})
     assert tvs[10] < tvs[30] < tvs[90]

@@ -28,11 +28,6 @@ def double_jpeg():
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: the fast backend's small ops only lose on two shared cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
+    """One intra-op thread (the root conftest's fixture): the fast backend's small ops only lose on two shared cores."""
     yield
-    torch.set_num_threads(before)

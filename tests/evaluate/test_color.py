@@ -24,6 +24,8 @@ from jpegbench.evaluate import (
 from jpegbench.models import FBCNN, save_checkpoint
 from jpegbench.models.weights import WEIGHTS_DIR_ENV
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 COLOR_RECIPE = """name = "tiny-color"
 seed = 0
 color = "rgb"
@@ -54,14 +56,6 @@ def _rgb(h: int, w: int, seed: int) -> np.ndarray:
     base = 128 + 60 * np.sin(xx / 7.0 + seed) * np.cos(yy / 11.0)
     return np.clip(np.stack([base + 20 * c + rng.normal(0, 8, base.shape) for c in range(3)], -1), 0, 255).astype(
         np.uint8)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
