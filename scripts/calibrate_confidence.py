@@ -44,12 +44,13 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from jpegbench._fs import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "jpegbench" / "estimate" / "confidence.json"
@@ -133,15 +134,11 @@ def load_curves(paths: list[Path], specs: list[dict], cache: Path):
         key = hashlib.sha256(json.dumps([p.name, p.stat().st_size, s, CROP], sort_keys=True).encode()).hexdigest()
         f = cache / f"{key[:24]}.npz"
         if f.is_file():
-            with np.load(f) as z:
-                out.append(MSECurves(z["mse"], z["qfs"], "fast", tuple(z["image_shape"]), tuple(z["crop_shape"])))
+            out.append(MSECurves.load(f))
             continue
         pixels = render(p, s)
         c = mse_curves(pixels, backend="fast", **({"luma": "bt601-full"} if pixels.ndim == 3 else {}))
-        tmp = f.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, mse=c.mse, qfs=c.qfs, image_shape=c.image_shape, crop_shape=c.crop_shape)
-        os.replace(tmp, f)
+        c.save(f)
         out.append(c)
         if (n + 1) % 50 == 0:
             print(f"  curves {n + 1}/{len(specs)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -220,10 +217,7 @@ def calibrate(data: Path, cache: Path, step: int = 1) -> dict:
             r = open_world_estimate(c, robust_estimate, calibrated=False, **thresholds)
             verdict_, raw, qf_dom, moved = (r.verdict, float(r.details["raw_confidence"]), r.qf_dominant,
                                             bool(r.details.get("grid_moved")))  # fmt: skip
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps([verdict_, raw, qf_dom, moved]))
-            os.replace(tmp, memo)
+            write_atomic(memo, json.dumps([verdict_, raw, qf_dom, moved]))
         rows.append({"verdict": verdict_, "raw": raw, "qf_dominant": qf_dom,
                      "right": is_right(verdict_, qf_dom, s), "moved": moved})
         if (n + 1) % 100 == 0:
@@ -285,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         same = all(committed[k] == result[k] for k in ("thresholds", "maps"))
         print("check:", "the committed calibration equals this run" if same else "MISMATCH")
         return 0 if same else 1
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, args.out)
+    write_atomic(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -51,12 +51,13 @@ import hashlib
 import inspect
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from jpegbench._fs import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "scripts" / "robust_calibration.json"
@@ -125,18 +126,14 @@ def load_curves(paths: list[Path], specs: list, cache: Path):
     for i, (p, s) in enumerate(zip(paths, specs)):
         keys.append(cache / f"{_curve_key(p, s)[:24]}.npz")
         if keys[-1].is_file():
-            with np.load(keys[-1]) as z:
-                out[i] = MSECurves(z["mse"], z["qfs"], "fast", tuple(z["image_shape"]), tuple(z["crop_shape"]))
+            out[i] = MSECurves.load(keys[-1])
         else:
             todo.append(i)
     for n, start in enumerate(range(0, len(todo), 8)):
         part = todo[start : start + 8]
         curves = mse_curves_batch([degraded(paths[i], specs[i]) for i in part], backend="fast")
         for i, c in zip(part, curves):
-            tmp = keys[i].with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.savez(f, mse=c.mse, qfs=c.qfs, image_shape=c.image_shape, crop_shape=c.crop_shape)
-            os.replace(tmp, keys[i])
+            c.save(keys[i])
             out[i] = c
         print(f"  curves {min(start + 8, len(todo))}/{len(todo)}", file=sys.stderr, flush=True)
     return out
@@ -247,10 +244,7 @@ def calibrate(data: Path, cache: Path, step: int = 1) -> dict:
         else:
             d = robust_estimate(c, **_derived).details
             zs, ps, fs = -d["z"], d["aligned_prominence"], d.get("lattice_fraction_fit", float("nan"))
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps([zs, ps, fs]))
-            os.replace(tmp, memo)
+            write_atomic(memo, json.dumps([zs, ps, fs]))
         z.append(zs)
         prom.append(ps)
         frac.append(fs)
@@ -313,9 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         same = committed == consts and all(math.isclose(code[k], v, rel_tol=1e-12) for k, v in consts.items())
         print("check:", "the committed calibration and the code equal this run" if same else "MISMATCH")
         return 0 if same else 1
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, args.out)
+    write_atomic(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 
