@@ -92,3 +92,20 @@ def test_d_twin_beats_plain_on_nonaligned_double_jpeg_with_qf1_below_qf2(arch, c
     assert plain.qf_used == q2 and twin.qf_source == "dominant" and twin.qf_used < q2
     gain = psnr(chain.hq_pixels, twin.image) - psnr(chain.hq_pixels, plain.image)
     assert gain >= D_OVER_PLAIN[arch], f"{arch}-d over {arch}: {gain:+.2f} dB (QF {twin.qf_used} vs {q2})"
+
+
+# What jpegbench/models/weights/MODEL_CARD.md states of each file: parameters (millions, 2 decimals), size (MB,
+# 1 decimal), training steps and mean validation PSNR (dB, 2 decimals) recorded in the file's meta.
+CARD = {"qcn": (0.55, 1.1, 5750, 30.34), "qgcn": (7.88, 15.8, 10000, 30.40), "ijcn": (8.67, 17.4, 12000, 28.74)}
+
+
+@pytest.mark.parametrize(("arch", "color"), SHIPPED)
+def test_model_card_states_what_the_shipped_file_holds(arch, color):
+    path = _shipped(arch, color)
+    model = load_guided_model(path, device="cpu", architecture=arch)
+    params, size_mb, steps, val = CARD[arch]
+    assert round(sum(p.numel() for p in model.state_dict().values()) / 1e6, 2) == params
+    assert round(path.stat().st_size / 1e6, 1) == size_mb
+    meta = model.checkpoint_meta
+    assert meta["steps"] == steps and round(meta["val_psnr"]["mean"], 2) == val
+    assert 56 <= meta["wall_seconds"] / 60 <= 95  # "wall 56-95 min each"
