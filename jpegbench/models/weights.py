@@ -496,7 +496,12 @@ def load_checkpoint(
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise InputError(f"max_bytes must be a positive int, got {max_bytes!r}")
     path = resolve_weights(path_or_name, weights_dir=weights_dir)
-    config, raw, meta = _unwrap(_read(path, max_bytes), path)
+    return _checkpoint(_read(path, max_bytes), path)
+
+
+def _checkpoint(obj: Any, path: Path) -> Checkpoint:
+    """The validated :class:`Checkpoint` of ``obj``, what :func:`_read` read from ``path``."""
+    config, raw, meta = _unwrap(obj, path)
     sd = _clean_state_dict(raw, path)
     if config is None:
         config = infer_config(sd)
