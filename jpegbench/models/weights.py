@@ -593,14 +593,11 @@ def _check_meta(meta: Any, where: str = "meta") -> None:
 
 
 def _guided_architecture(model: Any) -> str | None:
-    # Imported here: the guided architectures' modules are not needed to read or write FBCNN files.
-    from jpegbench.models.ijcn import IJCN
-    from jpegbench.models.qcn import QCN, QGCN
+    # Imported here: the guided architectures' modules are not needed to read or write FBCNN files
+    # (and guided_weights, the owner of the name -> class table, imports this module).
+    from jpegbench.models.guided_weights import GUIDED_ARCHITECTURES
 
-    for arch, cls in (("qgcn", QGCN), ("qcn", QCN), ("ijcn", IJCN)):
-        if isinstance(model, cls):
-            return arch
-    return None
+    return next((arch for arch, cls in GUIDED_ARCHITECTURES.items() if isinstance(model, cls)), None)
 
 
 def save_checkpoint(
