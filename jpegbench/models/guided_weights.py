@@ -45,9 +45,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from jpegbench._device import pick_device
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.ijcn import IJCN
-from jpegbench.models.inference import pick_device
 from jpegbench.models.qcn import QCN, QGCN
 from jpegbench.models.weights import (
     _FORMAT_VERSION,
