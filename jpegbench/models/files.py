@@ -114,8 +114,8 @@ def restore_files(
         rows.append({
             "input": str(f), "output": str(dest), "method": method, "qf_predicted": r.qf_predicted,
             "qf_used": r.qf_used, "weights": r.weights, "seconds": r.seconds,
-            "width": width, "height": height, "qf_source": getattr(r, "qf_source", None),
-            "color_path": getattr(r, "color_path", None),
+            "width": width, "height": height, "qf_source": r.qf_source,
+            "color_path": r.color_path,
         })
     table = pd.DataFrame(rows, columns=["input", "output", "method", "qf_predicted", "qf_used", "weights",
                                         "seconds", "width", "height", "qf_source", "color_path"])
