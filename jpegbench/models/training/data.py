@@ -20,7 +20,7 @@ from jpegbench.codec import encode, jpeg_roundtrip, list_images, read_image
 from jpegbench.metrics import psnr
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import _to_tensor
-from jpegbench.models.training.config import TrainConfig
+from jpegbench.models.training.config import _LABEL, TrainConfig
 
 __all__ = [
     "Cells", "split_sources", "make_dataset", "step_items", "batch_at", "val_images", "val_cells", "score_cells",
@@ -33,7 +33,6 @@ Cells = list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]]
 # An exact restoration would make metrics.psnr infinite; the run's meta must
 # hold finite numbers (and the log always capped the cell PSNR here).
 _PSNR_CAP = 100.0
-_LABEL = "training config key"
 
 
 def _color(cfg: TrainConfig) -> str:
