@@ -1,4 +1,4 @@
-"""FBCNN weights: safe loading, saving, and where weight files are found.
+"""FBCNN weights: safe loading, where weight files are found, and saving (FBCNN and the table-guided networks).
 
 Loading never runs code from a file: every checkpoint goes through
 ``torch.load(..., weights_only=True)``, which only rebuilds tensors and plain
