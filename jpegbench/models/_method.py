@@ -20,7 +20,7 @@ class BaseMethod:
 
     A subclass says where its default weights are (:meth:`_find_weights`),
     how a file is loaded (:meth:`_load`) and, optionally, what it refuses of
-    a loaded model (:meth:`_accept`).
+    a model, loaded or given in memory (:meth:`_accept`).
     """
 
     #: Whether the method is called on a file's path or bytes (True) or on decoded pixels (False).
@@ -56,6 +56,7 @@ class BaseMethod:
     def model(self, channels: int = 1) -> tuple[nn.Module, str]:
         """The model (and its weights' path) used for images with ``channels`` channels."""
         if isinstance(self._weights, self.model_class):
+            self._accept(self._weights, channels, "<in-memory model>")
             return self._weights, "<in-memory model>"
         if channels not in self._models:
             if self._weights is None:
@@ -76,4 +77,4 @@ class BaseMethod:
         raise NotImplementedError
 
     def _accept(self, model: nn.Module, channels: int, path: str) -> None:
-        """Refuse a loaded model this method cannot use for ``channels`` channels (default: accept all)."""
+        """Refuse a model (loaded or given) this method cannot use for ``channels`` channels (default: accept all)."""

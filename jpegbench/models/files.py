@@ -12,7 +12,7 @@ from jpegbench._fs import atomic_write_bytes
 from jpegbench._progress import progress_bar
 from jpegbench.codec import list_images, png_bytes, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
-from jpegbench.models.methods import get_method
+from jpegbench.models.methods import Method, get_method
 
 __all__ = ["AUTO_TILE_PIXELS", "RestoreRun", "restore_files"]
 
@@ -78,8 +78,9 @@ def restore_files(
     if tile is None:
         tiled = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=512,
                            estimator=estimator, color_policy=color_policy)
-    reads_file = getattr(runner, "reads_file", False)
-    if color_policy == "color" and method != "jpeg" and not reads_file:
+    reads_file = runner.reads_file
+    # The policy as get_method resolved it (its older name "error" is "color" too).
+    if isinstance(runner, Method) and method != "jpeg" and runner._color_policy == "color":
         runner.model(3)  # the colour model was asked for: none is an error before any work
     # Header checks (and loading the weights) before any work: a method/input mismatch is not a bad image.
     sizes = {f: runner.check(f, qf=qf) for f in files} if reads_file else {}
@@ -113,8 +114,8 @@ def restore_files(
         rows.append({
             "input": str(f), "output": str(dest), "method": method, "qf_predicted": r.qf_predicted,
             "qf_used": r.qf_used, "weights": r.weights, "seconds": r.seconds,
-            "width": width, "height": height, "qf_source": getattr(r, "qf_source", None),
-            "color_path": getattr(r, "color_path", None),
+            "width": width, "height": height, "qf_source": r.qf_source,
+            "color_path": r.color_path,
         })
     table = pd.DataFrame(rows, columns=["input", "output", "method", "qf_predicted", "qf_used", "weights",
                                         "seconds", "width", "height", "qf_source", "color_path"])

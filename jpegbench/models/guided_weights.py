@@ -45,9 +45,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from jpegbench._device import pick_device
 from jpegbench.errors import ConfigError, InputError, WeightsError
 from jpegbench.models.ijcn import IJCN
-from jpegbench.models.inference import pick_device
 from jpegbench.models.qcn import QCN, QGCN
 from jpegbench.models.weights import (
     _FORMAT_VERSION,
@@ -272,7 +272,11 @@ def load_guided_model(
     path = resolve_weights(path_or_name, weights_dir=weights_dir)
     if architecture is not None and architecture not in GUIDED_ARCHITECTURES:
         raise InputError(f"architecture must be one of {tuple(GUIDED_ARCHITECTURES)}, got {architecture!r}")
-    obj = _read(path, max_bytes)
+    return _guided_model(_read(path, max_bytes), path, architecture).to(target).eval()
+
+
+def _guided_model(obj: Any, path: Path, architecture: str | None = None) -> nn.Module:
+    """The model built from ``obj`` (what :func:`_read` read from ``path``), checked as in :func:`load_guided_model`."""
     saved = _saved_guided(obj, path)
     if saved is None:
         _config, raw, meta = _unwrap(obj, path)
@@ -297,7 +301,7 @@ def load_guided_model(
     model.architecture = arch
     model.checkpoint_path = path
     model.checkpoint_meta = meta
-    return model.to(target).eval()
+    return model
 
 
 def _saved_guided(obj: Any, path: Path) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]] | None:

@@ -114,10 +114,7 @@ class Method(BaseMethod):
         return load_model(path, device=self._device)
 
     def _accept(self, model: FBCNN, channels: int, path: str) -> None:  # type: ignore[override]
-        self._check_policy(model, channels, path)
-
-    def _check_policy(self, model: FBCNN, channels: int, path: str) -> None:
-        """Refuse a named model that cannot take the path ``color_policy`` asks for (colour images only)."""
+        """Refuse a model that cannot take the path ``color_policy`` asks for (colour images only)."""
         if channels != 3:
             return
         if self._color_policy == "color" and model.in_nc != 3:
@@ -156,8 +153,6 @@ class Method(BaseMethod):
             return Restoration(pixels.copy(), None, None, tiles=0, method="jpeg")
         channels = 1 if pixels.ndim == 2 else 3
         model, path = self.model(channels)
-        if isinstance(self._weights, FBCNN):
-            self._check_policy(model, channels, path)
         color_path = self.color_path(channels)
         start = time.perf_counter()
         source = "manual" if qf is not None else "predicted"

@@ -1,4 +1,4 @@
-"""FBCNN weights: safe loading, saving, and where weight files are found.
+"""FBCNN weights: safe loading, where weight files are found, and saving (FBCNN and the table-guided networks).
 
 Loading never runs code from a file: every checkpoint goes through
 ``torch.load(..., weights_only=True)``, which only rebuilds tensors and plain
@@ -496,7 +496,12 @@ def load_checkpoint(
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise InputError(f"max_bytes must be a positive int, got {max_bytes!r}")
     path = resolve_weights(path_or_name, weights_dir=weights_dir)
-    config, raw, meta = _unwrap(_read(path, max_bytes), path)
+    return _checkpoint(_read(path, max_bytes), path)
+
+
+def _checkpoint(obj: Any, path: Path) -> Checkpoint:
+    """The validated :class:`Checkpoint` of ``obj``, what :func:`_read` read from ``path``."""
+    config, raw, meta = _unwrap(obj, path)
     sd = _clean_state_dict(raw, path)
     if config is None:
         config = infer_config(sd)
@@ -588,14 +593,11 @@ def _check_meta(meta: Any, where: str = "meta") -> None:
 
 
 def _guided_architecture(model: Any) -> str | None:
-    # Imported here: the guided architectures' modules are not needed to read or write FBCNN files.
-    from jpegbench.models.ijcn import IJCN
-    from jpegbench.models.qcn import QCN, QGCN
+    # Imported here: the guided architectures' modules are not needed to read or write FBCNN files
+    # (and guided_weights, the owner of the name -> class table, imports this module).
+    from jpegbench.models.guided_weights import GUIDED_ARCHITECTURES
 
-    for arch, cls in (("qgcn", QGCN), ("qcn", QCN), ("ijcn", IJCN)):
-        if isinstance(model, cls):
-            return arch
-    return None
+    return next((arch for arch, cls in GUIDED_ARCHITECTURES.items() if isinstance(model, cls)), None)
 
 
 def save_checkpoint(

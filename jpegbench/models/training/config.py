@@ -266,10 +266,11 @@ class TrainConfig:
         c = self.channels
         if self.arch in ("qcn", "qgcn"):
             # One quantization map for gray (luma), two for colour (luma, chroma): jpeg_inputs.qcn_inputs.
-            out: dict[str, Any] = {"in_channel": c + (1 if c == 1 else 2), "out_channel": c}
+            out: dict[str, Any] = {"in_channel": c + (1 if c == 1 else 2)}
             if self.arch == "qgcn":
-                out = {"in_channel": out["in_channel"], "in_glo_channel": c, "out_channel": c}
-            return {**out, "n_feats": self.n_feats, "n_resblocks": self.n_resblocks, "res_scale": self.res_scale}
+                out["in_glo_channel"] = c  # QGCN's global branch reads the image alone
+            return {**out, "out_channel": c, "n_feats": self.n_feats, "n_resblocks": self.n_resblocks,
+                    "res_scale": self.res_scale}
         if self.arch == "ijcn":
             # nb is recorded but unused by IJCN (four blocks per stage); 4 as in the authors' files.
             return {"in_nc": 3, "out_nc": 3, "nc": list(self.nc), "nb": 4, "act_mode": self.act_mode}

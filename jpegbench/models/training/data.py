@@ -8,6 +8,7 @@ items depend on ``(seed, epoch, index)``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,11 @@ from jpegbench.codec import encode, jpeg_roundtrip, list_images, read_image
 from jpegbench.metrics import psnr
 from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.inference import _to_tensor
-from jpegbench.models.training.config import TrainConfig
+from jpegbench.models.training.config import _LABEL, TrainConfig
 
 __all__ = [
-    "Cells", "split_sources", "make_dataset", "step_items", "batch_at", "val_images", "val_cells", "validate",
-    "jpeg_psnr",
+    "Cells", "split_sources", "make_dataset", "step_items", "batch_at", "val_images", "val_cells", "score_cells",
+    "validate", "jpeg_psnr",
 ]  # fmt: skip
 
 #: Validation cells: ``(name, [(lq, hq), ...])`` with uint8 pixels.
@@ -32,7 +33,6 @@ Cells = list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]]
 # An exact restoration would make metrics.psnr infinite; the run's meta must
 # hold finite numbers (and the log always capped the cell PSNR here).
 _PSNR_CAP = 100.0
-_LABEL = "training config key"
 
 
 def _color(cfg: TrainConfig) -> str:
@@ -154,22 +154,29 @@ def _planes(pixels: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def validate(model: FBCNN, cells: Cells, device: torch.device) -> dict[str, float]:
-    """Mean PSNR (8-bit output, blind; over R, G, B for colour) per cell and overall ``"mean"``."""
+def score_cells(model: torch.nn.Module, cells: Cells, restore: Callable[[Any], np.ndarray]) -> dict[str, float]:
+    """Mean PSNR of ``restore(lq)`` per cell and overall ``"mean"``, ``model`` in eval mode meanwhile.
+
+    The one scoring of a run's validation, whatever restores (FBCNN here,
+    the table-guided networks in :mod:`.guided`).
+    """
     was_training = model.training
     model.eval()
-    out: dict[str, float] = {}
-    for name, pairs in cells:
-        vals = []
-        for lq, hq in pairs:
-            restored, _ = model(_to_tensor(_planes(lq), device))
-            y = restored.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()[0]
-            y = y[0] if y.shape[0] == 1 else y.transpose(1, 2, 0)
-            vals.append(_psnr(hq, y))
-        out[name] = float(np.mean(vals))
+    out = {name: float(np.mean([_psnr(hq, restore(lq)) for lq, hq in pairs])) for name, pairs in cells}
     out["mean"] = float(np.mean([out[n] for n, _ in cells]))
     model.train(was_training)
     return out
+
+
+def validate(model: FBCNN, cells: Cells, device: torch.device) -> dict[str, float]:
+    """Mean PSNR (8-bit output, blind; over R, G, B for colour) per cell and overall ``"mean"``."""
+
+    def restore(lq: np.ndarray) -> np.ndarray:
+        restored, _ = model(_to_tensor(_planes(lq), device))
+        y = restored.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()[0]
+        return y[0] if y.shape[0] == 1 else y.transpose(1, 2, 0)
+
+    return score_cells(model, cells, restore)
 
 
 def jpeg_psnr(cells: Cells) -> dict[str, float]:

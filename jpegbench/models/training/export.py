@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from jpegbench.models.fbcnn import FBCNN
-from jpegbench.models.weights import DEFAULT_MAX_BYTES, GUIDED_CHECKPOINT_FORMAT, _read, load_checkpoint, save_checkpoint
+from jpegbench.models.weights import (
+    DEFAULT_MAX_BYTES,
+    GUIDED_CHECKPOINT_FORMAT,
+    _checkpoint,
+    _read,
+    resolve_weights,
+    save_checkpoint,
+)
 
 __all__ = ["export_weights", "strip_absolute_paths"]
 
@@ -66,14 +73,16 @@ def export_weights(
     file) are reduced to their last component
     (:func:`strip_absolute_paths`).
     """
-    raw = _read(Path(checkpoint), DEFAULT_MAX_BYTES)
+    # Read once (a run's last.pt carries the optimizer too), then built by the loader of its format.
+    path = resolve_weights(checkpoint)
+    raw = _read(path, DEFAULT_MAX_BYTES)
     if isinstance(raw, dict) and raw.get("format") == GUIDED_CHECKPOINT_FORMAT:
-        from jpegbench.models.guided_weights import load_guided_model
+        from jpegbench.models.guided_weights import _guided_model
 
-        model = load_guided_model(checkpoint, device="cpu")
+        model = _guided_model(raw, path)
         merged = {k: v for k, v in model.checkpoint_meta.items() if k != "versions"}
     else:
-        ckpt = load_checkpoint(checkpoint)
+        ckpt = _checkpoint(raw, path)
         model = FBCNN.from_config(ckpt.config)
         model.load_state_dict(ckpt.state_dict, strict=True)
         merged = {k: v for k, v in ckpt.meta.items() if k != "versions"}

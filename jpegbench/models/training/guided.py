@@ -71,7 +71,7 @@ from jpegbench.models.ijcn import IJCN
 from jpegbench.models.jpeg_inputs import _to_unit_range, ijcn_inputs_from_jpeg, qcn_inputs_from_jpeg
 from jpegbench.models.qcn import QGCN
 from jpegbench.models.training.config import TrainConfig
-from jpegbench.models.training.data import Cells, _color, _planes, _psnr, step_items, val_cells
+from jpegbench.models.training.data import Cells, _color, _planes, _psnr, score_cells, step_items, val_cells
 
 __all__ = [
     "build_guided_model", "guided_identity_init", "make_guided_dataset", "guided_sample", "guided_batch_at", "guided_forward", "guided_loss",
@@ -271,16 +271,9 @@ def _restore(model: nn.Module, jpeg: bytes, device: torch.device) -> np.ndarray:
     return restore_qcn(model, decode(jpeg), list(coefs.qtables[:n_maps]), device=device)[0]
 
 
-@torch.no_grad()
 def guided_validate(model: nn.Module, cells: Cells, device: torch.device) -> dict[str, float]:
     """Mean PSNR per cell and overall ``"mean"`` of the restored validation JPEGs."""
-    was_training = model.training
-    model.eval()
-    out = {name: float(np.mean([_psnr(hq, _restore(model, jpeg, device)) for jpeg, hq in pairs]))
-           for name, pairs in cells}  # fmt: skip
-    out["mean"] = float(np.mean([out[n] for n, _ in cells]))
-    model.train(was_training)
-    return out
+    return score_cells(model, cells, lambda jpeg: _restore(model, jpeg, device))
 
 
 def guided_jpeg_psnr(cells: Cells) -> dict[str, float]:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from jpegbench.errors import ConfigError
-from torch import nn
 from jpegbench.models.training.config import RESUMABLE_CHANGES, SECTIONS, TrainConfig, saved_value, where
 from jpegbench.models.weights import CHECKPOINT_FORMAT, DEFAULT_MAX_BYTES, GUIDED_CHECKPOINT_FORMAT, save_checkpoint
 
