@@ -11,7 +11,7 @@ in dB, SSIM is unitless.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from jpegbench.synth.degrade import chain_kind, qf_order
 
 __all__ = [
     "METHOD_ORDER",
+    "in_method_order",
     "METRICS",
     "table3",
     "qf_prediction_table",
@@ -81,9 +82,14 @@ def _colors(results: pd.DataFrame) -> set[str]:
     return set(results["color"].astype(str)) if "color" in results.columns else {"gray"}
 
 
+def in_method_order(methods: Iterable[str]) -> list[str]:
+    """``methods`` once each, in :data:`METHOD_ORDER`, unknown ones after them in sorted order."""
+    present = set(methods)
+    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
+
+
 def _methods(results: pd.DataFrame) -> list[str]:
-    present = list(dict.fromkeys(results["method"]))
-    return [m for m in METHOD_ORDER if m in present] + sorted(m for m in present if m not in METHOD_ORDER)
+    return in_method_order(results["method"])
 
 
 def _n_jpeg(results: pd.DataFrame) -> pd.Series:
