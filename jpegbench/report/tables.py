@@ -502,16 +502,17 @@ def paper_tables(results: pd.DataFrame, *, dataset: str | None = "auto") -> dict
     df = _check(results)
     colors = _colors(df)
     # Gray tables for a results table without colour samples too (they say "no samples of this kind").
-    kinds = [("gray" if "rgb" in colors else None, "table3", "single_jpeg")] if colors != {"rgb"} else []
+    # (colour, stems of the Table 3, double JPEG by shift and single JPEG tables)
+    kinds = [("gray" if "rgb" in colors else None, "table3", "double", "single_jpeg")] if colors != {"rgb"} else []
     if "rgb" in colors:
-        kinds.append(("rgb", "table3_color", "table2"))
+        kinds.append(("rgb", "table3_color", "double_color", "table2"))
     out = {}
-    for color, double, single in kinds:
+    for color, nonaligned, by_shift, single in kinds:
         for key, _ in METRICS:
-            out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
+            out[f"{nonaligned}_{key}"] = table3(df, paper=True, metric=key, color=color)
         if "shift_dy" in df.columns and _has_aligned_double(_of_color(df, color)):  # Table 3 leaves these out: both shifts side by side
             for key, _ in METRICS:
-                out[f"{double.replace('table3', 'double')}_{key}"] = double_jpeg_table(df, metric=key, color=color)
+                out[f"{by_shift}_{key}"] = double_jpeg_table(df, metric=key, color=color)
         for key, _ in METRICS:
             try:
                 out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)
