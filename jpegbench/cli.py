@@ -353,6 +353,12 @@ def scheduler_option(command: Callable[..., Any]) -> Callable[..., Any]:
              "cluster of --workers processes on this machine; the output does not depend on it")(command)
 
 
+def local_workers_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--workers N``: the worker processes of ``--scheduler local`` (estimate and evaluate)."""
+    return click.option("--workers", type=IntRange(min=1, refusal="--workers must be >= 1, got {value}"), default=1,
+                        show_default=True, help="worker processes of --scheduler local")(command)
+
+
 # ---------------------------------------------------------------- synth
 @cli.command("synth", short_help="Synthesise a JPEG corpus from a recipe (resumable).")
 @click.argument("recipe", type=PATH, metavar="RECIPE")
@@ -400,8 +406,7 @@ def synth_command(recipe: str, out: str | None, source: str | None, workers: int
               help="also read JPEG files' DCT coefficients where the curves say single (a first compression finer "
                    "than the last; experimental: ~5-10 % false alarms on single JPEGs, seconds per file)")
 @scheduler_option
-@click.option("--workers", type=IntRange(min=1, refusal="--workers must be >= 1, got {value}"), default=1,
-              show_default=True, help="worker processes of --scheduler local")
+@local_workers_option
 @skip_bad_option
 @decodes_images
 @quiet_option
@@ -548,8 +553,7 @@ def train_command(config: str, out: str, device: str | None, no_resume: bool, qu
               help="do not keep or reuse the MSE curves under CORPUS/.cache/curves (by default a second evaluation "
                    "of the same corpus, e.g. with other weights, skips the curves)")
 @scheduler_option
-@click.option("--workers", type=IntRange(min=1, refusal="--workers must be >= 1, got {value}"), default=1,
-              show_default=True, help="worker processes of --scheduler local")
+@local_workers_option
 @decodes_images
 @quiet_option
 def evaluate_command(corpus: str, methods: tuple[tuple[str, ...], ...], weights_dir: str | None,

@@ -80,15 +80,16 @@ def evaluate_on_cluster(
     resolved it (None for ``jpeg``); a model given in memory cannot be sent.
     """
     from jpegbench._cluster import n_threads, run_tasks
-    from jpegbench._fs import sha256_file
     from jpegbench.codec import default_max_file_bytes, default_max_pixels
+    from jpegbench.evaluate.provenance import weights_sha256
 
     sha, files = {}, {}
     for m, path in opts["weights"].items():
         if path is not None and not Path(path).is_file():
             raise InputError(f"method {m!r}: weights given as an in-memory model cannot be sent to Dask workers; "
                              "pass a weight file")  # fmt: skip
-        sha[m] = "" if path is None else sha256_file(path)
+        # weights_info hashed the file already (evaluate's _prepare): its cache, not a second pass over it
+        sha[m] = "" if path is None else weights_sha256(path)
         files[m] = None if path is None else str(Path(path).resolve())
     opts = {**opts, "weights": files, "weights_sha256": sha,
             "limits": {"max_pixels": default_max_pixels(), "max_file_bytes": default_max_file_bytes()}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 from jpegbench import __version__
 from jpegbench._fs import sha256_file
 
-__all__ = ["software_versions", "recipe_text", "manifest_hash", "weights_info", "device_name"]
+__all__ = ["software_versions", "recipe_text", "manifest_hash", "weights_info", "weights_sha256", "device_name"]
 
 
 def _version(dist: str) -> str:
@@ -68,6 +69,16 @@ def manifest_hash(manifest: pd.DataFrame) -> str:
 _SHA_CACHE: dict[tuple[str, float, int], str] = {}
 
 
+def weights_sha256(path: str | os.PathLike[str]) -> str:
+    """The full sha256 of a weights file, hashed once per (path, mtime, size) in this process (they can be large)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime, st.st_size)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(p)
+    return _SHA_CACHE[key]
+
+
 def weights_info(path: str | None) -> dict[str, Any]:
     """The ``weights``, ``weights_sha256`` (12 hex digits) and ``weights_shipped`` columns for a weights file."""
     if not path:
@@ -77,12 +88,8 @@ def weights_info(path: str | None) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():  # an in-memory model
         return {"weights": str(path), "weights_sha256": "", "weights_shipped": False}
-    st = p.stat()
-    key = (str(p.resolve()), st.st_mtime, st.st_size)
-    if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = sha256_file(p)
     shipped = p.resolve().parent == shipped_weights_dir().resolve()
-    return {"weights": p.name, "weights_sha256": _SHA_CACHE[key][:12], "weights_shipped": shipped}
+    return {"weights": p.name, "weights_sha256": weights_sha256(p)[:12], "weights_shipped": shipped}
 
 
 def device_name(device: Any) -> str:

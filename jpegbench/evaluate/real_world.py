@@ -21,20 +21,17 @@ eye, the QFs for the record.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jpegbench._fs import write_atomic
 from jpegbench._progress import progress_bar
 from jpegbench.codec import list_images, qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.evaluate.provenance import weights_info
-from jpegbench.evaluate.sidecars import REALWORLD_FORMAT, REALWORLD_PATHS
+from jpegbench.evaluate.sidecars import crop_box, write_realworld
 
 __all__ = ["realworld"]
 
@@ -52,13 +49,6 @@ def _tables_qf(path: Path) -> tuple[int | None, str]:
         return None, ""
     found = qf_from_qtables(tables[:2])
     return int(found.qf), str(found.kind)
-
-
-def _box(shape: tuple[int, ...], crop: int) -> list[int]:
-    """A centred crop of at most ``crop`` pixels, on the 8x8 grid of the file."""
-    h, w = shape[:2]
-    c = min(crop, h, w)
-    return [(h - c) // 2 // 8 * 8, (w - c) // 2 // 8 * 8, c, c]
 
 
 def realworld(
@@ -120,7 +110,7 @@ def realworld(
     dominant = get_method("fbcnn-d", weights_dir=weights_dir, device=device, estimator=estimator,
                           color_policy=color_policy)
     images: list[dict[str, Any]] = []
-    arrays: dict[str, np.ndarray] = {}
+    crops: list[dict[str, np.ndarray]] = []
     skipped: list[list[str]] = []
     weights: dict[str, dict[str, Any]] = {}
     for f in progress_bar(files, progress=progress, desc="real-world", unit="img", leave=False):
@@ -130,11 +120,10 @@ def realworld(
             skipped.append([str(f), str(exc).removeprefix(f"{f}: ")])
             continue
         runs = {"blind": blind(x), "dominant": dominant(x), "manual": blind(x, qf=manual_qf)}
-        y0, x0, ch, cw = box = _box(x.shape, crop)
-        k = len(images)
-        arrays[f"crop_{k}_jpeg"] = x[y0:y0 + ch, x0:x0 + cw]
+        y0, x0, ch, cw = box = crop_box(x.shape, crop)
+        crops.append({"jpeg": x[y0:y0 + ch, x0:x0 + cw]})
         for path, r in runs.items():
-            arrays[f"crop_{k}_{path}"] = r.image[y0:y0 + ch, x0:x0 + cw]
+            crops[-1][path] = r.image[y0:y0 + ch, x0:x0 + cw]
             weights.setdefault(Path(str(r.weights)).name, weights_info(r.weights))
         qf_tables, kind = _tables_qf(f)
         images.append({
@@ -147,10 +136,6 @@ def realworld(
         })  # fmt: skip
     if not images:
         raise InputError(f"no readable image among {len(files)} input(s): " + "; ".join(": ".join(s) for s in skipped))
-    meta = {"format": REALWORLD_FORMAT, "paths": list(REALWORLD_PATHS), "manual_qf": int(manual_qf),
-            "estimator": estimator, "color_policy": color_policy, "crop": crop, "images": images,
-            "skipped": skipped, "weights": weights}  # fmt: skip
-    buf = io.BytesIO()
-    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(out, buf.getvalue())
+    meta = {"manual_qf": int(manual_qf), "estimator": estimator, "color_policy": color_policy, "crop": crop,
+            "images": images, "skipped": skipped, "weights": weights}  # fmt: skip
+    return write_realworld(out, meta, crops)

@@ -84,10 +84,7 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str], meta: Map
     import pyarrow.parquet as pq
 
     path = Path(path)
-    if "qf_source" not in results.columns and "method" in results.columns:  # a table made before the column
-        results = results.assign(qf_source=_old_qf_source(results))
-    if "color_path" not in results.columns and {"method", "color"} <= set(results.columns):
-        results = results.assign(color_path=_old_color_path(results))
+    results = _with_added_columns(results)  # a table made before those columns
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise InputError(f"results lack column(s) {', '.join(missing)}")
@@ -133,16 +130,21 @@ def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     if int(meta.get("format_version", 0)) > _FORMAT_VERSION:
         raise ResultsError(f"{p}: results format version {meta.get('format_version')} is newer than this "
                            f"jpegbench ({__version__}) reads ({_FORMAT_VERSION})")
-    df = table.to_pandas()
-    if "qf_source" not in df.columns and "method" in df.columns:
-        df["qf_source"] = _old_qf_source(df)
-    if "color_path" not in df.columns and {"method", "color"} <= set(df.columns):
-        df["color_path"] = _old_color_path(df)
+    df = _with_added_columns(table.to_pandas())
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
     if missing:
         raise ResultsError(f"{p}: results file lacks column(s) {', '.join(missing)}")
     df = typed_results(df)
     df.attrs["jpegbench"] = meta
+    return df
+
+
+def _with_added_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the columns added after the first files were written (``qf_source``, ``color_path``) filled in."""
+    if "qf_source" not in df.columns and "method" in df.columns:
+        df = df.assign(qf_source=_old_qf_source(df))
+    if "color_path" not in df.columns and {"method", "color"} <= set(df.columns):
+        df = df.assign(color_path=_old_color_path(df))
     return df
 
 

@@ -1,4 +1,4 @@
-"""The files next to a results file that the report reads: the example crops with their MSE curves, and the flexibility table.
+"""The sidecar files the report reads: example crops with their MSE curves, the flexibility table, real-world crops.
 
 ``<stem>.examples.npz``: for one example sample (the non-aligned double JPEG
 with the largest QF2 - QF1 > 0, else the first sample), a centre crop of the
@@ -28,14 +28,28 @@ from jpegbench._fs import write_atomic
 from jpegbench.codec import to_gray
 from jpegbench.errors import JpegbenchError, ResultsError
 
-__all__ = ["REALWORLD_FORMAT", "REALWORLD_PATHS", "examples_path", "flexibility_path", "read_examples",
-           "read_realworld", "example_sample_id", "update_examples"]
+__all__ = ["REALWORLD_FORMAT", "REALWORLD_PATHS", "crop_box", "examples_path", "flexibility_path", "read_examples",
+           "read_realworld", "example_sample_id", "update_examples", "write_realworld"]
 
 REALWORLD_FORMAT = "jpegbench-realworld"
 #: The three ways :func:`jpegbench.evaluate.realworld` chooses FBCNN's QF, in display order.
 REALWORLD_PATHS = ("blind", "dominant", "manual")
 
 _CROP = 96
+
+
+def crop_box(shape: tuple[int, ...], crop: int) -> list[int]:
+    """``[y0, x0, h, w]`` of a centred square crop of at most ``crop`` pixels, its corner on the 8x8 grid."""
+    h, w = shape[:2]
+    c = min(crop, h, w)
+    return [(h - c) // 2 // 8 * 8, (w - c) // 2 // 8 * 8, c, c]
+
+
+def _write_npz(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path:
+    """The layout of every ``.npz`` sidecar: ``meta`` as a JSON string, then the arrays; written atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
+    return write_atomic(path, buf.getvalue())
 
 
 def examples_path(results_path: str | os.PathLike[str]) -> Path:
@@ -109,6 +123,18 @@ def read_realworld(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"meta": meta, "crops": crops}
 
 
+def write_realworld(path: str | os.PathLike[str], meta: Mapping[str, Any],
+                    crops: Sequence[Mapping[str, np.ndarray]]) -> Path:
+    """Write a real-world sidecar (atomically) for :func:`read_realworld`.
+
+    ``meta`` is the document :func:`read_realworld` returns, less its
+    ``format`` and ``paths``, which this function adds; ``crops`` holds per
+    image of ``meta["images"]`` its ``jpeg`` crop and one per :data:`REALWORLD_PATHS`.
+    """
+    doc = {"format": REALWORLD_FORMAT, "paths": list(REALWORLD_PATHS), **meta}
+    return _write_npz(Path(path), doc, {f"crop_{i}_{k}": v for i, c in enumerate(crops) for k, v in c.items()})
+
+
 def example_sample_id(manifest: pd.DataFrame) -> str:
     """The non-aligned double JPEG with the largest QF2 - QF1 > 0 (first in manifest order), else the first sample."""
     m = manifest.reset_index(drop=True)
@@ -137,10 +163,8 @@ def update_examples(
     :class:`~jpegbench.estimate.QFEstimateResult` (its curves are stored when
     it keeps them, otherwise computed), or None. Returns the new state.
     """
-    h, w = lq.shape[:2]
-    c = min(_CROP, h, w)
-    y0, x0 = (h - c) // 2 // 8 * 8, (w - c) // 2 // 8 * 8
-    box = [int(y0), int(x0), int(c), int(c)]
+    box = crop_box(lq.shape, _CROP)
+    y0, x0, c, _ = box
     sid = str(row["sample_id"])
     if state is None or state["meta"].get("sample_id") != sid:
         state = {"meta": {"sample_id": sid, "qf1": int(row["qf1"]), "qf2": int(row["qf2"]),
@@ -173,12 +197,9 @@ def update_examples(
         r = next(r for r in reversed(rows) if r["sample_id"] == sid and r["method"] == m)
         state["meta"]["psnr"][m] = r["psnr"]
         state["meta"]["qf_used"][m] = None if math.isnan(r["qf_used"]) else r["qf_used"]
-    arrays = {"meta": np.array(json.dumps(state["meta"]))}
-    arrays.update({f"crop_{k}": v for k, v in state["crops"].items()})
+    arrays = {f"crop_{k}": v for k, v in state["crops"].items()}
     for k in ("mse_curves", "mse_qfs"):
         if k in state:
             arrays[k] = np.asarray(state[k])
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_atomic(examples_path(out_path), buf.getvalue())
+    _write_npz(examples_path(out_path), state["meta"], arrays)
     return state

@@ -19,7 +19,7 @@ import pandas as pd
 from jpegbench.errors import InputError
 from jpegbench.evaluate.sidecars import flexibility_path, read_examples
 
-__all__ = ["ReportFigure", "SkipFigure", "make_figures", "realworld_figures"]
+__all__ = ["ReportFigure", "make_figures", "realworld_figures"]
 
 
 @dataclass
@@ -33,6 +33,17 @@ class ReportFigure:
     note: str = ""
 
 
+class _Skip(Exception):
+    """A figure whose data is missing; its message is the report's note."""
+
+
+def _saved_png(fig, fig_dir: Path, name: str) -> bytes:
+    """Save ``fig`` as ``<name>.png`` and ``.svg`` in ``fig_dir``; the PNG's bytes, for the HTML report."""
+    from jpegbench.report.figures import save_figure
+
+    return save_figure(fig, fig_dir, name)[0].read_bytes()
+
+
 def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, fig_dir: Path) -> list[ReportFigure]:
     """Draw and save every figure; a figure whose data is missing is kept with a note instead."""
     from jpegbench.report import figures as F
@@ -43,7 +54,7 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
         item = ReportFigure(name, title, caption)
         try:
             fig = build()
-        except SkipFigure as why:
+        except _Skip as why:
             item.note = str(why)
         except InputError as exc:
             item.note = str(exc)
@@ -51,8 +62,7 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
             if fig is None:
                 item.note = "not available"
             else:
-                F.save_figure(fig, fig_dir, name)
-                item.png = (fig_dir / f"{name}.png").read_bytes()
+                item.png = _saved_png(fig, fig_dir, name)
         out.append(item)
 
     examples = next((e for e in map(read_examples, paths) if e is not None), None)
@@ -88,7 +98,7 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
 
     def flex():
         if flex_file is None:
-            raise SkipFigure("no flexibility data next to the results (it needs a model: `jpegbench demo` computes it; "
+            raise _Skip("no flexibility data next to the results (it needs a model: `jpegbench demo` computes it; "
                         f"or save jpegbench.evaluate.flexibility(...) as CSV to {flexibility_path(paths[0]).name})")
         return F.flexibility_figure(pd.read_csv(flex_file))
 
@@ -98,7 +108,7 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
 
     def strip():
         if examples is None or len(examples["crops"]) <= 2:
-            raise SkipFigure("no example crops stored with the results (evaluate with an output file writes them)")
+            raise _Skip("no example crops stored with the results (evaluate with an output file writes them)")
         return F.crop_strip_figure(examples)
 
     add("crop_strip", "Before and after: one example crop",
@@ -107,14 +117,10 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
     return out
 
 
-class SkipFigure(Exception):
-    pass
-
-
 def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
     """MSE curves of the example sample, computed from the corpus (a second or so: no model)."""
     if corpus is None or not (corpus / "manifest.parquet").is_file():
-        raise SkipFigure("no MSE curves stored with the results, and the corpus is not available to compute them "
+        raise _Skip("no MSE curves stored with the results, and the corpus is not available to compute them "
                     "(pass corpus_dir / --corpus)")
     from jpegbench.codec import read_image, to_gray
     from jpegbench.errors import ImageReadError, ImageTooLargeError
@@ -123,14 +129,14 @@ def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
     manifest = read_manifest(corpus)
     known = manifest[manifest["sample_id"].isin(set(df["sample_id"]))]
     if known.empty:
-        raise SkipFigure(f"the corpus {corpus} holds none of the results' samples")
+        raise _Skip(f"the corpus {corpus} holds none of the results' samples")
     row = known.loc[(known["qf2"] - known["qf1"]).idxmax()]
     from jpegbench.estimate import estimate_qf
 
     try:
         pixels = read_image(corpus / row["lq_path"])
     except (ImageReadError, ImageTooLargeError) as exc:  # e.g. over --max-pixels: the figure, not the report
-        raise SkipFigure(f"cannot compute the MSE curves from the corpus: {exc}") from None
+        raise _Skip(f"cannot compute the MSE curves from the corpus: {exc}") from None
     result = estimate_qf(to_gray(pixels))
     return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
 
@@ -147,6 +153,6 @@ def realworld_figures(realworld: dict[str, Any], fig_dir: Path) -> list[ReportFi
     out = []
     for k, (image, crops) in enumerate(zip(realworld["meta"]["images"], realworld["crops"])):
         name = f"realworld_{k}"
-        F.save_figure(F.realworld_figure(image, crops), fig_dir, name)
-        out.append(ReportFigure(name, str(image["name"]), "", png=(fig_dir / f"{name}.png").read_bytes()))
+        png = _saved_png(F.realworld_figure(image, crops), fig_dir, name)
+        out.append(ReportFigure(name, str(image["name"]), "", png=png))
     return out

@@ -20,6 +20,7 @@ import pandas as pd
 
 from jpegbench._fs import ensure_dir, write_atomic
 from jpegbench.errors import InputError, ResultsError
+from jpegbench.report.tables import in_method_order
 
 __all__ = [
     "qf_heatmap_figure",
@@ -47,13 +48,6 @@ def _new(n: int, width: float = 4.2, height: float = 3.8):
     for ax in axes[n:]:
         fig.delaxes(ax)
     return fig, axes[:n]
-
-
-def _ordered(methods) -> list[str]:
-    from jpegbench.report.tables import METHOD_ORDER
-
-    present = set(methods)
-    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
 
 
 def _double(results: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +141,7 @@ def psnr_gain_figure(results: pd.DataFrame, *, metric: str = "psnr"):
         raise InputError(f"metric must be 'psnr', 'psnrb' or 'ssim', got {metric!r}")
     d = _double(results)
     base = d[d["method"] == "jpeg"].set_index("sample_id")[metric]
-    methods = _ordered(set(d["method"]) - {"jpeg"})
+    methods = in_method_order(set(d["method"]) - {"jpeg"})
     if base.empty or not methods:
         raise InputError("gain heatmaps need 'jpeg' and at least one other method on double JPEG samples")
     grids = []
@@ -270,7 +264,7 @@ def crop_strip_figure(examples: Mapping[str, Any]):
     if not isinstance(examples, Mapping) or "crops" not in examples or "meta" not in examples:
         raise InputError("examples must be the dict read_examples returns (keys 'meta' and 'crops')")
     crops, meta = examples["crops"], examples["meta"]
-    names = _ordered(set(crops) - {"jpeg_input", "hq"}) + ["hq"]
+    names = in_method_order(set(crops) - {"jpeg_input", "hq"}) + ["hq"]
     if "jpeg" not in crops and "jpeg_input" in crops:
         names = ["jpeg_input", *names]
     fig, axes = _new(len(names), width=2.6, height=3.0)

@@ -11,7 +11,7 @@ in dB, SSIM is unitless.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from jpegbench.synth.degrade import chain_kind, qf_order
 
 __all__ = [
     "METHOD_ORDER",
+    "in_method_order",
     "METRICS",
     "table3",
     "qf_prediction_table",
@@ -81,9 +82,14 @@ def _colors(results: pd.DataFrame) -> set[str]:
     return set(results["color"].astype(str)) if "color" in results.columns else {"gray"}
 
 
+def in_method_order(methods: Iterable[str]) -> list[str]:
+    """``methods`` once each, in :data:`METHOD_ORDER`, unknown ones after them in sorted order."""
+    present = set(methods)
+    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
+
+
 def _methods(results: pd.DataFrame) -> list[str]:
-    present = list(dict.fromkeys(results["method"]))
-    return [m for m in METHOD_ORDER if m in present] + sorted(m for m in present if m not in METHOD_ORDER)
+    return in_method_order(results["method"])
 
 
 def _n_jpeg(results: pd.DataFrame) -> pd.Series:
@@ -113,6 +119,30 @@ def _group(qf1: int, qf2: int) -> str:
 def _pair_key(pair: tuple[int, int]) -> tuple:
     g = {"QF_1 > QF_2": 0, "QF_1 = QF_2": 1, "QF_1 < QF_2": 2}[_group(*pair)]
     return (g, *_PAPER_ORDER.get(pair, (g, 99))[1:], pair)
+
+
+def _means(d: pd.DataFrame, by: list[str], keys: list[tuple], metrics: tuple[tuple[str, str], ...]
+           ) -> tuple[list[int], dict[tuple[str, str, str], list[float]]]:
+    """The number of images per key of ``by``, and per ``(method, metric, label)`` our mean per key (NaN: not run).
+
+    The shared core of :func:`table3`, :func:`double_jpeg_table` and
+    :func:`single_jpeg_table`: ``keys`` are the rows' values of ``by`` in
+    table order, methods come in :func:`_methods` order, metrics in ``metrics`` order.
+    """
+    if not keys:
+        return [], {}
+    means = d.groupby([*by, "method"])[[k for k, _ in metrics]].mean()
+    counts = d.groupby(by)["sample_id"].nunique()
+    ours = {(m, key, label): [float(means.loc[(*k, m), key]) if (*k, m) in means.index else math.nan for k in keys]
+            for m in _methods(d) for key, label in metrics}  # fmt: skip
+    return [int(counts.loc[k]) for k in keys], ours
+
+
+def _frame(cols: dict[tuple[str, str, str], list[Any]], index: pd.Index) -> pd.DataFrame:
+    """The table of ``cols`` with their ``(method, metric, value)`` column levels."""
+    out = pd.DataFrame(cols, index=index)
+    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
+    return out
 
 
 def _paper3() -> pd.DataFrame:
@@ -161,33 +191,26 @@ def table3(results: pd.DataFrame, *, paper: bool = True, baselines: bool = False
     metrics = _metrics(metric)
     d = _double_nonaligned(results)
     paper = paper and "rgb" not in _colors(d)
-    methods = _methods(d) if not d.empty else []
     pairs = sorted({(int(a), int(b)) for a, b in zip(d["qf1"], d["qf2"])}, key=_pair_key)
     index = pd.MultiIndex.from_tuples([(_group(*p), f"({p[0]},{p[1]})") for p in pairs], names=["group", "QF"])
-    cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): []}
-    means = d.groupby(["qf1", "qf2", "method"])[["psnr", "ssim", "psnrb"]].mean() if not d.empty else None
-    counts = d.groupby(["qf1", "qf2"])["sample_id"].nunique() if not d.empty else None
+    n, means = _means(d, ["qf1", "qf2"], pairs, metrics)
+    cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): n}
     printed = _paper3().set_index(["qf", "method"]) if paper else None
-    for p in pairs:
-        cols[("n", "", "")].append(int(counts.loc[p]))
-    for m in methods:
-        for key, label in metrics:
-            ours = [float(means.loc[(*p, m), key]) if (*p, m) in means.index else math.nan for p in pairs]
-            cols[(m, label, "ours")] = ours
-            name = PAPER_METHOD.get(m)
-            if paper and name is not None:  # the paper has no column for e.g. qcn: no empty ones
-                ref = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
-                cols[(m, label, "paper")] = ref
-                cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
+    for (m, key, label), ours in means.items():
+        cols[(m, label, "ours")] = ours
+        name = PAPER_METHOD.get(m)
+        if paper and name is not None:  # the paper has no column for e.g. qcn: no empty ones
+            ref = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
+            cols[(m, label, "paper")] = ref
+            cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
     if paper and baselines:
-        ours_paper = {PAPER_METHOD.get(m) for m in methods}
+        ours_paper = {PAPER_METHOD.get(m) for m in _methods(d)}
         for name in dict.fromkeys(printed.index.get_level_values("method")):
             if name in ours_paper or name in PAPER_METHOD.values():
                 continue
             for key, label in metrics:
                 cols[(name, label, "paper")] = [_lookup(printed, f"({p[0]},{p[1]})", name, key) for p in pairs]
-    out = pd.DataFrame(cols, index=index)
-    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
+    out = _frame(cols, index)
     out[("n", "", "")] = out[("n", "", "")].astype(int)
     return out
 
@@ -227,19 +250,10 @@ def double_jpeg_table(results: pd.DataFrame, *, metric: str | None = None, color
                    zip(d["shift_dy"], d["shift_dx"], d["qf1"], d["qf2"])},
                   key=lambda k: (k[0], k[1], _pair_key((k[2], k[3]))))  # fmt: skip
     index = pd.MultiIndex.from_tuples([(f"({a},{b})", f"({c},{e})") for a, b, c, e in keys], names=["shift", "QF"])
-    cols: dict[tuple[str, str, str], list[Any]] = {("n", "", ""): []}
-    if keys:
-        by = ["shift_dy", "shift_dx", "qf1", "qf2"]
-        means = d.groupby([*by, "method"])[[k for k, _ in metrics]].mean()
-        counts = d.groupby(by)["sample_id"].nunique()
-        cols[("n", "", "")] = [int(counts.loc[k]) for k in keys]
-        for m in _methods(d):
-            for key, label in metrics:
-                cols[(m, label, "ours")] = [float(means.loc[(*k, m), key]) if (*k, m) in means.index else math.nan
-                                    for k in keys]  # fmt: skip
-    out = pd.DataFrame(cols, index=index)
-    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
-    return out
+    n, means = _means(d, ["shift_dy", "shift_dx", "qf1", "qf2"], keys, metrics)
+    cols: dict[tuple[str, str, str], list[Any]] = {("n", "", ""): n}
+    cols.update({(m, label, "ours"): ours for (m, _, label), ours in means.items()})
+    return _frame(cols, index)
 
 
 def _lookup(printed: pd.DataFrame, qf: str, method: str | None, key: str) -> float:
@@ -428,20 +442,16 @@ def single_jpeg_table(results: pd.DataFrame, *, paper: str | None = "auto", metr
             raise InputError(f"paper must be one of {sorted(set(printed['group']))}, None or 'auto', got {dataset!r}")
         printed = printed[printed["group"] == dataset].set_index(["qf", "method"])
     qfs = sorted({int(q) for q in d["qf1"]})
-    means = d.groupby(["qf1", "method"])[["psnr", "ssim", "psnrb"]].mean()
-    counts = d.groupby("qf1")["sample_id"].nunique()
-    cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): [int(counts.loc[q]) for q in qfs]}
-    for m in _methods(d):
-        for key, label in metrics:
-            ours = [float(means.loc[(q, m), key]) if (q, m) in means.index else math.nan for q in qfs]
-            cols[(m, label, "ours")] = ours
-            if dataset is not None:
-                ref = [_lookup(printed, str(q), names.get(m), key) for q in qfs]
-                if not all(math.isnan(v) for v in ref):
-                    cols[(m, label, "paper")] = ref
-                    cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
-    out = pd.DataFrame(cols, index=pd.Index(qfs, name="QF"))
-    out.columns = pd.MultiIndex.from_tuples(list(cols), names=["method", "metric", "value"])
+    n, means = _means(d, ["qf1"], [(q,) for q in qfs], metrics)
+    cols: dict[tuple[str, str, str], list[float]] = {("n", "", ""): n}
+    for (m, key, label), ours in means.items():
+        cols[(m, label, "ours")] = ours
+        if dataset is not None:
+            ref = [_lookup(printed, str(q), names.get(m), key) for q in qfs]
+            if not all(math.isnan(v) for v in ref):
+                cols[(m, label, "paper")] = ref
+                cols[(m, label, "delta")] = [o - r for o, r in zip(ours, ref)]
+    out = _frame(cols, pd.Index(qfs, name="QF"))
     out.attrs["paper_dataset"] = dataset
     out.attrs["paper_table"] = 2 if colour else 1
     return out
@@ -492,16 +502,17 @@ def paper_tables(results: pd.DataFrame, *, dataset: str | None = "auto") -> dict
     df = _check(results)
     colors = _colors(df)
     # Gray tables for a results table without colour samples too (they say "no samples of this kind").
-    kinds = [("gray" if "rgb" in colors else None, "table3", "single_jpeg")] if colors != {"rgb"} else []
+    # (colour, stems of the Table 3, double JPEG by shift and single JPEG tables)
+    kinds = [("gray" if "rgb" in colors else None, "table3", "double", "single_jpeg")] if colors != {"rgb"} else []
     if "rgb" in colors:
-        kinds.append(("rgb", "table3_color", "table2"))
+        kinds.append(("rgb", "table3_color", "double_color", "table2"))
     out = {}
-    for color, double, single in kinds:
+    for color, nonaligned, by_shift, single in kinds:
         for key, _ in METRICS:
-            out[f"{double}_{key}"] = table3(df, paper=True, metric=key, color=color)
+            out[f"{nonaligned}_{key}"] = table3(df, paper=True, metric=key, color=color)
         if "shift_dy" in df.columns and _has_aligned_double(_of_color(df, color)):  # Table 3 leaves these out: both shifts side by side
             for key, _ in METRICS:
-                out[f"{double.replace('table3', 'double')}_{key}"] = double_jpeg_table(df, metric=key, color=color)
+                out[f"{by_shift}_{key}"] = double_jpeg_table(df, metric=key, color=color)
         for key, _ in METRICS:
             try:
                 out[f"{single}_{key}"] = single_jpeg_table(df, metric=key, color=color, paper=dataset)
