@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from jpegbench.codec import JpegCoefficients, block_dct, ijg_qtable, qf_from_qtables, read_coefficients
+from jpegbench.codec import JpegCoefficients, block_dct, block_idct, ijg_qtable, qf_from_qtables, read_coefficients
 from jpegbench.errors import InputError, ShapeError
 
 __all__ = ["DQResult", "DQ_MODES", "combine_readings", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
@@ -161,8 +161,6 @@ def decoded_luma(coefs: JpegCoefficients) -> np.ndarray:
     k = coefs.coefficients[0].astype(np.float64) * coefs.qtables[0]
     rows, cols = k.shape[:2]
     plane = k.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
-    from jpegbench.codec import block_idct
-
     return block_idct(plane) + 128.0
 
 
@@ -267,7 +265,7 @@ class _ModeData:
     cache: dict = field(default_factory=dict)  # log-ratio tables by (q1, sigma)
 
 
-def _mode_data(coefs: JpegCoefficients, luma: np.ndarray) -> list[_ModeData]:
+def _mode_data(coefs: JpegCoefficients) -> list[_ModeData]:
     blocks = coefs.coefficients[0].reshape(-1, 8, 8)
     out = []
     for u, v in ALL_MODES[1:_N_MODES]:  # DC's density is the image's brightness histogram, not a GG
@@ -432,8 +430,7 @@ def detect_double_quantization(
         raise InputError(f"sigma must be positive, got {sigma!r}")
     th = dq_thresholds() if thresholds is None else thresholds
     qf_last = int(qf_from_qtables([coefs.qtables[0]]).qf)
-    luma = decoded_luma(coefs)
-    modes = _mode_data(coefs, luma)
+    modes = _mode_data(coefs)
     scores, _, n_nonzero = _aligned_scores(modes, sigma)
     details: dict[str, Any] = {"aligned_scores": scores, "n_nonzero": n_nonzero, "thresholds": th, "sigma": sigma}
     qf1 = _pick_qf1(scores)
@@ -452,7 +449,9 @@ def detect_double_quantization(
                         score / th["aligned"], details)  # fmt: skip
     if not nonaligned:
         return DQResult("single", qf_last, None, (0, 0), score, None, steps, details=details)
-    stat, shift, na_qf1 = _nonaligned_scan(np.clip(np.round(luma), 0, 255), qf_last, coefs.qtables[0])
+    # the pixels are decoded for the non-aligned scan only: the aligned test reads the coefficients themselves
+    luma = np.clip(np.round(decoded_luma(coefs)), 0, 255)
+    stat, shift, na_qf1 = _nonaligned_scan(luma, qf_last, coefs.qtables[0])
     details["nonaligned_qf1"] = na_qf1
     if stat >= th["nonaligned"]:
         return DQResult("nonaligned-double", qf_last, na_qf1, shift, score, stat, steps, "ijg",
@@ -494,8 +493,7 @@ def dq_map(
     if int(tile) < 1:
         raise InputError(f"tile must be >= 1 block, got {tile!r}")
     coefs = _as_coefficients(source)
-    luma = decoded_luma(coefs)
-    modes = _mode_data(coefs, luma)
+    modes = _mode_data(coefs)
     if qf_first is None:
         scores, _, _ = _aligned_scores(modes, sigma)
         qf_first = _pick_qf1(scores)
