@@ -61,13 +61,13 @@ def main() -> None:
     t0 = time.time()
     for i, (f, qf2) in enumerate(zip(files, qf2s)):
         coefs = read_coefficients(encode(prepare(f, gray=i % 2 == 0), int(qf2)))
-        scores, _, _ = dq._aligned_scores(dq._mode_data(coefs), dq.SIGMA)
+        scores, _ = dq._aligned_scores(dq._mode_data(coefs), dq.SIGMA)
         aligned.append(max(s for q, s in scores.items() if q != int(qf2)))
         if i in dbl_idx:  # for information only: the thresholds come from the singles
             q1 = min(int(qf2 + qf1_gap[i]), 98)
             px = prepare(f, gray=i % 2 == 0)
             c2 = read_coefficients(encode(decode(encode(px, q1)), int(qf2)))
-            sc, _, _ = dq._aligned_scores(dq._mode_data(c2), dq.SIGMA)
+            sc, _ = dq._aligned_scores(dq._mode_data(c2), dq.SIGMA)
             doubles.append((q1, int(qf2), max(s for q, s in sc.items() if q != int(qf2)), dq._pick_qf1(sc)))
         if i in na_idx:
             luma = np.clip(np.round(dq.decoded_luma(coefs)), 0, 255)

@@ -281,17 +281,16 @@ def _mode_data(coefs: JpegCoefficients) -> list[_ModeData]:
     return out
 
 
-def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], dict[int, int], int]:
-    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the share index; the count."""
+def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], int]:
+    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the count."""
     n_nonzero = int(sum(md.counts.sum() - md.counts[md.kmax] for md in modes))
-    scores, shares = {}, {}
+    scores = {}
     for qf1 in QF1_CANDIDATES:
         t1 = ijg_qtable(qf1)
         totals = sum(_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes)
         totals = np.zeros(len(_ALPHAS)) + totals
-        shares[qf1] = int(np.argmax(totals))
-        scores[qf1] = float(totals[shares[qf1]]) / np.sqrt(max(n_nonzero, 1))
-    return scores, shares, n_nonzero
+        scores[qf1] = float(totals.max()) / np.sqrt(max(n_nonzero, 1))
+    return scores, n_nonzero
 
 
 def _free_steps(modes: list[_ModeData], sigma: float) -> tuple[np.ndarray, float]:
@@ -431,7 +430,7 @@ def detect_double_quantization(
     th = dq_thresholds() if thresholds is None else thresholds
     qf_last = int(qf_from_qtables([coefs.qtables[0]]).qf)
     modes = _mode_data(coefs)
-    scores, _, n_nonzero = _aligned_scores(modes, sigma)
+    scores, n_nonzero = _aligned_scores(modes, sigma)
     details: dict[str, Any] = {"aligned_scores": scores, "n_nonzero": n_nonzero, "thresholds": th, "sigma": sigma}
     qf1 = _pick_qf1(scores)
     score = scores[qf1]
@@ -495,7 +494,7 @@ def dq_map(
     coefs = _as_coefficients(source)
     modes = _mode_data(coefs)
     if qf_first is None:
-        scores, _, _ = _aligned_scores(modes, sigma)
+        scores, _ = _aligned_scores(modes, sigma)
         qf_first = _pick_qf1(scores)
     t1 = ijg_qtable(int(qf_first))
     rows, cols = coefs.coefficients[0].shape[:2]
