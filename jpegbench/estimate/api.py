@@ -11,7 +11,7 @@ import numpy as np
 from jpegbench.codec import qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
-from jpegbench.estimate.dq import combine_readings, detect_double_quantization
+from jpegbench.estimate.dq import DQResult, combine_readings, detect_double_quantization
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import _checked, robust_estimate
@@ -149,15 +149,24 @@ def estimate_file(
     result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
     # pixels that show no grid (a near-lossless JPEG) leave the file's own tables as the answer
     dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
-    # The DCT detector only where the curves say single (see combine_readings): it reads the same file's coefficients.
-    dq = None
-    if dct and result.verdict == "single":
-        try:
-            dq = detect_double_quantization(p)
-        except (ImageReadError, ImageTooLargeError, ShapeError):  # pixels readable, coefficients not: curves only
-            dq = None
+    dq = _dct_reading(result, p) if dct else None
     verdict, qf_first, shift, evidence = combine_readings(result, dq)
-    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last is not None and result.qf_last == tables.qf,
-                       
+    # None (no grid) == tables.qf is False: such pixels do not agree with the tables
+    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
                         qf_dominant=int(dominant), verdict=verdict, qf_first=qf_first, shift=shift,
                         evidence=evidence, dq=dq)  # fmt: skip
+
+
+def _dct_reading(result: QFEstimateResult, src: Path) -> DQResult | None:
+    """The DCT detector's reading of the JPEG file ``src`` where the curves ``result`` say single, else None.
+
+    Only there can it add anything (see :func:`combine_readings`). Also None
+    where the file's coefficients cannot be read though its pixels could:
+    the curves then answer alone.
+    """
+    if result.verdict != "single":
+        return None
+    try:
+        return detect_double_quantization(src)
+    except (ImageReadError, ImageTooLargeError, ShapeError):
+        return None
