@@ -37,7 +37,7 @@ import numpy as np
 from jpegbench.estimate.confidence import apply_map
 from jpegbench.estimate.curves import MSECurves
 from jpegbench.estimate.grid import calibration, grid_evidence, grid_kind, roll_curves
-from jpegbench.estimate.result import QFEstimateResult
+from jpegbench.estimate.result import NO_QF_VERDICTS, QFEstimateResult
 
 __all__ = ["open_world_estimate", "distinct_levels", "MAX_SYNTHETIC_LEVELS"]
 
@@ -82,7 +82,7 @@ def open_world_estimate(curves: MSECurves, estimate_fn, *, calibrated: bool = Tr
     if levels is not None and levels <= MAX_SYNTHETIC_LEVELS and kind != "undetermined":
         kind, why = "undetermined", f"synthetic: only {levels} distinct values"
     grid = ev.as_dict()
-    if kind in ("uncompressed", "undetermined"):
+    if kind in NO_QF_VERDICTS:
         raw = ev.depth
         conf = 0.0 if kind == "undetermined" else (_map("uncompressed", raw) if calibrated else float("nan"))
         return QFEstimateResult(qf_last=None, qf_dominant=None, shift=None, verdict=kind, confidence=conf,
