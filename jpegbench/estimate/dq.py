@@ -539,7 +539,7 @@ def plot_dq_map(
     return fig
 
 
-def combine_readings(curves: Any, dq: DQResult | None) -> tuple[str, int | None, tuple[int, int], str]:
+def combine_readings(curves: Any, dq: DQResult | None) -> tuple[str, int | None, tuple[int, int] | None, str]:
     """One answer from the curve estimate and the DCT detector: ``(verdict, qf_first, shift, evidence)``.
 
     The curves decide whenever they see a double compression, and always

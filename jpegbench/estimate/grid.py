@@ -50,7 +50,7 @@ detection and quantizer estimation", IEEE Trans. Image Processing 12(2), 2003.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -178,7 +178,5 @@ def roll_curves(curves: MSECurves, shift: tuple[int, int]) -> MSECurves:
     old[(s + shift) % 8]`` is what the curves would be had the image been
     cropped onto that grid (up to one block row or column at the border).
     """
-    from dataclasses import replace
-
     mse = np.roll(curves.mse, (-shift[0], -shift[1]), axis=(0, 1))
     return replace(curves, mse=mse)
