@@ -34,9 +34,16 @@ coefficients' histograms, :func:`estimate_file` combines both readings
 :func:`plot_dq_map` localise it per 64x64 tile.
 """
 
-from jpegbench.estimate.api import ESTIMATORS, estimate_file, estimate_from_curves, estimate_qf, estimate_qf_batch
+from jpegbench.estimate.api import (
+    ESTIMATORS,
+    combine_readings,
+    estimate_file,
+    estimate_from_curves,
+    estimate_qf,
+    estimate_qf_batch,
+)
 from jpegbench.estimate.cache import CurveCache
-from jpegbench.estimate.dq import DQResult, combine_readings, detect_double_quantization, dq_map, plot_dq_map
+from jpegbench.estimate.dq import DQResult, detect_double_quantization, dq_map, plot_dq_map
 from jpegbench.estimate.curves import (
     MIN_SIZE,
     MSECurves,

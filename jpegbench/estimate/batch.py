@@ -14,9 +14,8 @@ from jpegbench._fs import atomic_write_bytes
 from jpegbench._progress import progress_bar
 from jpegbench.codec import list_images, qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
-from jpegbench.estimate.api import ESTIMATORS, _dct_reading, estimate_qf
+from jpegbench.estimate.api import ESTIMATORS, _dct_reading, combine_readings, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE, mse_curves_batch
-from jpegbench.estimate.dq import combine_readings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +56,7 @@ def _is_jpeg(path: Path) -> bool:
 
 
 def _source(path: Path, opts: dict[str, Any]) -> Path:
-    """Where ``path`` is read: relative to ``opts["base"]`` when set (a Dask worker's own folder is not the client's)."""
+    """Where ``path`` is read: relative to ``opts["base"]`` when set (a Dask worker's folder is not the client's)."""
     base = opts.get("base")
     return path if base is None or path.is_absolute() else Path(base) / path
 
@@ -244,7 +243,7 @@ def estimate_inputs(
         grid is not on the image's own 8x8 lattice, it was cropped after
         compression; ``note``: why a verdict is ``undetermined`` or a grid
         moved; ``verdict``, ``qf_first`` and the shift are the combined
-        answer of :func:`jpegbench.estimate.dq.combine_readings` with
+        answer of :func:`jpegbench.estimate.combine_readings` with
         ``dct=True``; ``evidence`` says what decided), plus ground truth for
         corpus samples. Unreadable or too small images are listed in ``skipped``.
     """

@@ -66,7 +66,7 @@ import numpy as np
 from jpegbench.codec import JpegCoefficients, block_dct, block_idct, ijg_qtable, qf_from_qtables, read_coefficients
 from jpegbench.errors import InputError, ShapeError
 
-__all__ = ["DQResult", "DQ_MODES", "combine_readings", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
+__all__ = ["DQResult", "DQ_MODES", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
            "plot_dq_map"]  # fmt: skip
 
 #: Zigzag positions 0..20 as ``(u, v)``: the low-frequency modes with enough non-zero values at QF2 >= 50.
@@ -537,31 +537,3 @@ def plot_dq_map(
     ax.set_title(title or f"P(double compressed) per {8 * tile}x{8 * tile} tile")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return fig
-
-
-def combine_readings(curves: Any, dq: DQResult | None) -> tuple[str, int | None, tuple[int, int] | None, str]:
-    """One answer from the curve estimate and the DCT detector: ``(verdict, qf_first, shift, evidence)``.
-
-    The curves decide whenever they see a double compression, and always
-    without ``dq`` (pixels only). Only where they say ``"single"`` is the
-    DCT detector's finding taken, and only when its first QF is above the
-    last one -- the case the curves cannot see -- so a correct curve answer
-    is never made wrong by it (a DCT false alarm on a single JPEG aside,
-    whose rate ``dq_thresholds.json`` states).
-
-    Parameters
-    ----------
-    curves : QFEstimateResult
-    dq : DQResult or None
-
-    Returns
-    -------
-    verdict, qf_first, shift, evidence
-        ``evidence`` is one of :data:`jpegbench.estimate.result.EVIDENCE`.
-    """
-    if curves.verdict != "single" or dq is None:
-        return curves.verdict, curves.qf_first, None if curves.shift is None else tuple(curves.shift), "curves"
-    if dq.detected and dq.qf_first is not None and dq.qf_first > dq.qf_last:
-        evidence = "dct-aligned" if dq.verdict == "aligned-double" else "dct-nonaligned"
-        return dq.verdict, dq.qf_first, tuple(dq.shift), evidence
-    return "single", None, (0, 0), "curves+dct"
