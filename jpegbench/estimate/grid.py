@@ -57,7 +57,7 @@ from typing import Literal
 
 import numpy as np
 
-from jpegbench.estimate.curves import MSECurves
+from jpegbench.estimate.curves import MSECurves, crop_geometry
 
 __all__ = ["GridEvidence", "grid_evidence", "grid_kind", "calibration", "roll_curves", "FIXED", "CALIBRATION_FILE"]
 
@@ -125,7 +125,7 @@ def grid_evidence(curves: MSECurves) -> GridEvidence:
     depth = med - float(dips.flat[k])
     h, w = curves.crop_shape
     if h <= 0 or w <= 0:  # curves saved without their geometry: the image shape is the next best bound
-        h, w = (8 * ((int(v) - 7) // 8) for v in curves.image_shape)
+        h, w = crop_geometry(*(int(v) for v in curves.image_shape))
     blocks = max(0, (h // 8) * (w // 8))
     activity = float(np.median(mse.reshape(64, n).max(axis=1)))
     reason = ""
