@@ -42,6 +42,11 @@ def prepare(path: Path, gray: bool) -> np.ndarray:
     return np.asarray(im.resize((w // 2, h // 2), Image.LANCZOS))
 
 
+def best_other_than(scores: dict[int, float], qf2: int) -> float:
+    """The best aligned score of a first QF other than the last one (QF1 = QF2 is no double compression)."""
+    return max(s for q, s in scores.items() if q != qf2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/BSDS500_trainval")
@@ -59,19 +64,19 @@ def main() -> None:
     dbl_idx = set(rng.choice(len(files), size=min(args.doubles_n, len(files)), replace=False).tolist())
     qf1_gap = rng.integers(10, 21, size=len(files))
     t0 = time.time()
-    for i, (f, qf2) in enumerate(zip(files, qf2s)):
-        coefs = read_coefficients(encode(prepare(f, gray=i % 2 == 0), int(qf2)))
-        luma = dq.decoded_luma(coefs)
-        scores, _, _ = dq._aligned_scores(dq._mode_data(coefs, luma), dq.SIGMA)
-        aligned.append(max(s for q, s in scores.items() if q != int(qf2)))
+    for i, (f, qf2) in enumerate(zip(files, qf2s.tolist())):
+        px = prepare(f, gray=i % 2 == 0)  # once: the double below starts from the same pixels
+        coefs = read_coefficients(encode(px, qf2))
+        scores, _ = dq._aligned_scores(dq._mode_data(coefs), dq.SIGMA)
+        aligned.append(best_other_than(scores, qf2))
         if i in dbl_idx:  # for information only: the thresholds come from the singles
-            q1 = min(int(qf2 + qf1_gap[i]), 98)
-            px = prepare(f, gray=i % 2 == 0)
-            c2 = read_coefficients(encode(decode(encode(px, q1)), int(qf2)))
-            sc, _, _ = dq._aligned_scores(dq._mode_data(c2, dq.decoded_luma(c2)), dq.SIGMA)
-            doubles.append((q1, int(qf2), max(s for q, s in sc.items() if q != int(qf2)), dq._pick_qf1(sc)))
+            q1 = min(qf2 + int(qf1_gap[i]), 98)
+            c2 = read_coefficients(encode(decode(encode(px, q1)), qf2))
+            sc, _ = dq._aligned_scores(dq._mode_data(c2), dq.SIGMA)
+            doubles.append((q1, qf2, best_other_than(sc, qf2), dq._pick_qf1(sc)))
         if i in na_idx:
-            nonaligned.append(dq._nonaligned_scan(np.clip(np.round(luma), 0, 255), int(qf2), coefs.qtables[0])[0])
+            luma = np.clip(np.round(dq.decoded_luma(coefs)), 0, 255)
+            nonaligned.append(dq._nonaligned_scan(luma, qf2, coefs.qtables[0])[0])
         if i % 50 == 0:
             print(f"{i}/{len(files)} {time.time() - t0:.0f}s", flush=True)
     aligned, nonaligned = np.array(aligned), np.array(nonaligned)

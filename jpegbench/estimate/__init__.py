@@ -34,9 +34,15 @@ coefficients' histograms, :func:`estimate_file` combines both readings
 :func:`plot_dq_map` localise it per 64x64 tile.
 """
 
-from jpegbench.estimate.api import ESTIMATORS, estimate_file, estimate_from_curves, estimate_qf, estimate_qf_batch
+from jpegbench.estimate.api import (
+    ESTIMATORS,
+    combine_readings,
+    estimate_file,
+    estimate_from_curves,
+    estimate_qf,
+    estimate_qf_batch,
+)
 from jpegbench.estimate.cache import CurveCache
-from jpegbench.estimate.dq import DQResult, combine_readings, detect_double_quantization, dq_map, plot_dq_map
 from jpegbench.estimate.curves import (
     MIN_SIZE,
     MSECurves,
@@ -46,13 +52,14 @@ from jpegbench.estimate.curves import (
     mse_curves_batch,
     shift_for_crop,
 )
+from jpegbench.estimate.dq import DQResult, detect_double_quantization, dq_map, plot_dq_map
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import EVIDENCE, VERDICTS, FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import robust_estimate
 
 __all__ = [
-    "CurveCache", "DQResult", "ESTIMATORS", "EVIDENCE", "combine_readings", "detect_double_quantization", "dq_map",
-    "plot_dq_map", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult", "VERDICTS", "crop_for_shift",
-    "crop_geometry", "estimate_file", "estimate_from_curves", "estimate_qf", "estimate_qf_batch", "mse_curves",
-    "mse_curves_batch", "paper_estimate", "robust_estimate", "shift_for_crop",
+    "CurveCache", "DQResult", "ESTIMATORS", "EVIDENCE", "FileEstimate", "MIN_SIZE", "MSECurves", "QFEstimateResult",
+    "VERDICTS", "combine_readings", "crop_for_shift", "crop_geometry", "detect_double_quantization", "dq_map",
+    "estimate_file", "estimate_from_curves", "estimate_qf", "estimate_qf_batch", "mse_curves", "mse_curves_batch",
+    "paper_estimate", "plot_dq_map", "robust_estimate", "shift_for_crop",
 ]  # fmt: skip

@@ -11,13 +11,14 @@ import numpy as np
 from jpegbench.codec import qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
 from jpegbench.estimate.curves import CurveBackend, MSECurves, mse_curves_batch
-from jpegbench.estimate.dq import combine_readings, detect_double_quantization
+from jpegbench.estimate.dq import DQResult, detect_double_quantization
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import _checked, robust_estimate
 from jpegbench.estimate.verdict import distinct_levels, open_world_estimate
 
-__all__ = ["ESTIMATORS", "estimate_qf", "estimate_qf_batch", "estimate_file", "estimate_from_curves"]
+__all__ = ["ESTIMATORS", "combine_readings", "estimate_qf", "estimate_qf_batch", "estimate_file",
+           "estimate_from_curves"]  # fmt: skip
 
 ESTIMATORS = {"robust": robust_estimate, "paper": paper_estimate}
 _CURVE_KEYS = ("qfs", "codec", "codec_version", "chunk_blocks", "num_threads", "luma")
@@ -127,7 +128,7 @@ def estimate_file(
     With ``dct=True`` (default), where the curves read ``"single"`` the
     file's DCT coefficients are tested for a first compression finer than
     the last (:func:`jpegbench.estimate.dq.detect_double_quantization`),
-    and the answer combined (:func:`jpegbench.estimate.dq.combine_readings`).
+    and the answer combined (:func:`combine_readings`).
 
     Returns
     -------
@@ -149,15 +150,54 @@ def estimate_file(
     result = estimate_qf(pixels, estimator=estimator, backend=backend, device=device, **params)
     # pixels that show no grid (a near-lossless JPEG) leave the file's own tables as the answer
     dominant = tables.qf if result.qf_first is None else min(result.qf_first, tables.qf)
-    # The DCT detector only where the curves say single (see combine_readings): it reads the same file's coefficients.
-    dq = None
-    if dct and result.verdict == "single":
-        try:
-            dq = detect_double_quantization(p)
-        except (ImageReadError, ImageTooLargeError, ShapeError):  # pixels readable, coefficients not: curves only
-            dq = None
+    dq = _dct_reading(result, p) if dct else None
     verdict, qf_first, shift, evidence = combine_readings(result, dq)
-    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last is not None and result.qf_last == tables.qf,
-                       
+    # None (no grid) == tables.qf is False: such pixels do not agree with the tables
+    return FileEstimate(path=str(p), pixels=result, tables=tables, qf_last_agrees=result.qf_last == tables.qf,
                         qf_dominant=int(dominant), verdict=verdict, qf_first=qf_first, shift=shift,
                         evidence=evidence, dq=dq)  # fmt: skip
+
+
+def combine_readings(
+    curves: QFEstimateResult, dq: DQResult | None
+) -> tuple[str, int | None, tuple[int, int] | None, str]:
+    """One answer from the curve estimate and the DCT detector: ``(verdict, qf_first, shift, evidence)``.
+
+    The curves decide whenever they see a double compression, and always
+    without ``dq`` (pixels only). Only where they say ``"single"`` is the
+    DCT detector's finding taken, and only when its first QF is above the
+    last one -- the case the curves cannot see -- so a correct curve answer
+    is never made wrong by it (a DCT false alarm on a single JPEG aside,
+    whose rate :mod:`jpegbench.estimate.dq`'s ``dq_thresholds.json`` states).
+
+    Parameters
+    ----------
+    curves : QFEstimateResult
+    dq : DQResult or None
+
+    Returns
+    -------
+    verdict, qf_first, shift, evidence
+        ``evidence`` is one of :data:`jpegbench.estimate.result.EVIDENCE`.
+    """
+    if curves.verdict != "single" or dq is None:
+        return curves.verdict, curves.qf_first, None if curves.shift is None else tuple(curves.shift), "curves"
+    if dq.detected and dq.qf_first is not None and dq.qf_first > dq.qf_last:
+        evidence = "dct-aligned" if dq.verdict == "aligned-double" else "dct-nonaligned"
+        return dq.verdict, dq.qf_first, tuple(dq.shift), evidence
+    return "single", None, (0, 0), "curves+dct"
+
+
+def _dct_reading(result: QFEstimateResult, src: Path) -> DQResult | None:
+    """The DCT detector's reading of the JPEG file ``src`` where the curves ``result`` say single, else None.
+
+    Only there can it add anything (see :func:`combine_readings`). Also None
+    where the file's coefficients cannot be read though its pixels could:
+    the curves then answer alone.
+    """
+    if result.verdict != "single":
+        return None
+    try:
+        return detect_double_quantization(src)
+    except (ImageReadError, ImageTooLargeError, ShapeError):
+        return None

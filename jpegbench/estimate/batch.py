@@ -14,9 +14,8 @@ from jpegbench._fs import atomic_write_bytes
 from jpegbench._progress import progress_bar
 from jpegbench.codec import list_images, qf_from_qtables, read_header, read_image
 from jpegbench.errors import ImageReadError, ImageTooLargeError, InputError, ShapeError
-from jpegbench.estimate.api import ESTIMATORS, estimate_qf
+from jpegbench.estimate.api import ESTIMATORS, _dct_reading, combine_readings, estimate_qf
 from jpegbench.estimate.curves import MIN_SIZE, mse_curves_batch
-from jpegbench.estimate.dq import combine_readings, detect_double_quantization
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,12 +55,10 @@ def _is_jpeg(path: Path) -> bool:
         return f.read(2) == b"\xff\xd8"
 
 
-def _dq_or_none(src: Path) -> Any:
-    """The DCT detector's reading, or None where the coefficients cannot be read (the pixels could: keep them)."""
-    try:
-        return detect_double_quantization(src)
-    except (ImageReadError, ImageTooLargeError, ShapeError):
-        return None
+def _source(path: Path, opts: dict[str, Any]) -> Path:
+    """Where ``path`` is read: relative to ``opts["base"]`` when set (a Dask worker's folder is not the client's)."""
+    base = opts.get("base")
+    return path if base is None or path.is_absolute() else Path(base) / path
 
 
 def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
@@ -76,8 +73,7 @@ def _estimate_one(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tu
 
 def _read_curves(path: Path, truth: dict[str, Any], opts: dict[str, Any]) -> tuple[str, Any, Any]:
     """First half of :func:`_estimate_one`: decode, read the tables, compute the curves (``("curves", ...)``)."""
-    base = opts.get("base")
-    src = path if base is None or path.is_absolute() else Path(base) / path
+    src = _source(path, opts)
     try:
         pixels = read_image(src, max_pixels=opts["max_pixels"], min_size=MIN_SIZE)
         tables = None
@@ -102,11 +98,7 @@ def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tupl
     estimator, backend = opts["estimator"], opts["backend"]
     t0 = time.perf_counter()
     r = estimate_qf(pixels, estimator=estimator, curves=curves)  # pixels: the open-world check of few levels
-    dq = None
-    if opts.get("dct") and tables is not None and r.verdict == "single":
-        # Where the curves say single, the file's DCT coefficients may still show a finer first compression.
-        base = opts.get("base")
-        dq = _dq_or_none(path if base is None or path.is_absolute() else Path(base) / path)
+    dq = _dct_reading(r, _source(path, opts)) if opts.get("dct") and tables is not None else None  # JPEG files only
     verdict, qf_first, shift, evidence = combine_readings(r, dq)
     seconds += time.perf_counter() - t0  # the work of this image, whichever thread did it
 
@@ -120,7 +112,7 @@ def _read_estimate(prepared: tuple[str, Any, Any], opts: dict[str, Any]) -> tupl
         "qf_first": na(qf_first), "shift_dy": na(shift[0]), "shift_dx": na(shift[1]),
         "verdict": verdict, "confidence": r.confidence,
         "qf_tables": tables.qf if tables else pd.NA, "qf_tables_kind": tables.kind if tables else None,
-        "qf_last_agrees": (r.qf_last is not None and r.qf_last == tables.qf) if tables else pd.NA,
+        "qf_last_agrees": (r.qf_last == tables.qf) if tables else pd.NA,
         "seconds": seconds,
         # where the pixel QFs stand: IJG-scale estimates, flagged when the file's own tables are not IJG's
         "qf_ijg_scale": bool(tables is not None and not tables.ijg),
@@ -251,7 +243,7 @@ def estimate_inputs(
         grid is not on the image's own 8x8 lattice, it was cropped after
         compression; ``note``: why a verdict is ``undetermined`` or a grid
         moved; ``verdict``, ``qf_first`` and the shift are the combined
-        answer of :func:`jpegbench.estimate.dq.combine_readings` with
+        answer of :func:`jpegbench.estimate.combine_readings` with
         ``dct=True``; ``evidence`` says what decided), plus ground truth for
         corpus samples. Unreadable or too small images are listed in ``skipped``.
     """

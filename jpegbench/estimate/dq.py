@@ -63,10 +63,10 @@ from typing import Any
 
 import numpy as np
 
-from jpegbench.codec import JpegCoefficients, block_dct, ijg_qtable, qf_from_qtables, read_coefficients
+from jpegbench.codec import JpegCoefficients, block_dct, block_idct, ijg_qtable, qf_from_qtables, read_coefficients
 from jpegbench.errors import InputError, ShapeError
 
-__all__ = ["DQResult", "DQ_MODES", "combine_readings", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
+__all__ = ["DQResult", "DQ_MODES", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
            "plot_dq_map"]  # fmt: skip
 
 #: Zigzag positions 0..20 as ``(u, v)``: the low-frequency modes with enough non-zero values at QF2 >= 50.
@@ -161,8 +161,6 @@ def decoded_luma(coefs: JpegCoefficients) -> np.ndarray:
     k = coefs.coefficients[0].astype(np.float64) * coefs.qtables[0]
     rows, cols = k.shape[:2]
     plane = k.transpose(0, 2, 1, 3).reshape(rows * 8, cols * 8)
-    from jpegbench.codec import block_idct
-
     return block_idct(plane) + 128.0
 
 
@@ -267,7 +265,7 @@ class _ModeData:
     cache: dict = field(default_factory=dict)  # log-ratio tables by (q1, sigma)
 
 
-def _mode_data(coefs: JpegCoefficients, luma: np.ndarray) -> list[_ModeData]:
+def _mode_data(coefs: JpegCoefficients) -> list[_ModeData]:
     blocks = coefs.coefficients[0].reshape(-1, 8, 8)
     out = []
     for u, v in ALL_MODES[1:_N_MODES]:  # DC's density is the image's brightness histogram, not a GG
@@ -283,17 +281,16 @@ def _mode_data(coefs: JpegCoefficients, luma: np.ndarray) -> list[_ModeData]:
     return out
 
 
-def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], dict[int, int], int]:
-    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the share index; the count."""
+def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], int]:
+    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the count."""
     n_nonzero = int(sum(md.counts.sum() - md.counts[md.kmax] for md in modes))
-    scores, shares = {}, {}
+    scores = {}
     for qf1 in QF1_CANDIDATES:
         t1 = ijg_qtable(qf1)
         totals = sum(_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes)
         totals = np.zeros(len(_ALPHAS)) + totals
-        shares[qf1] = int(np.argmax(totals))
-        scores[qf1] = float(totals[shares[qf1]]) / np.sqrt(max(n_nonzero, 1))
-    return scores, shares, n_nonzero
+        scores[qf1] = float(totals.max()) / np.sqrt(max(n_nonzero, 1))
+    return scores, n_nonzero
 
 
 def _free_steps(modes: list[_ModeData], sigma: float) -> tuple[np.ndarray, float]:
@@ -432,9 +429,8 @@ def detect_double_quantization(
         raise InputError(f"sigma must be positive, got {sigma!r}")
     th = dq_thresholds() if thresholds is None else thresholds
     qf_last = int(qf_from_qtables([coefs.qtables[0]]).qf)
-    luma = decoded_luma(coefs)
-    modes = _mode_data(coefs, luma)
-    scores, _, n_nonzero = _aligned_scores(modes, sigma)
+    modes = _mode_data(coefs)
+    scores, n_nonzero = _aligned_scores(modes, sigma)
     details: dict[str, Any] = {"aligned_scores": scores, "n_nonzero": n_nonzero, "thresholds": th, "sigma": sigma}
     qf1 = _pick_qf1(scores)
     score = scores[qf1]
@@ -452,7 +448,9 @@ def detect_double_quantization(
                         score / th["aligned"], details)  # fmt: skip
     if not nonaligned:
         return DQResult("single", qf_last, None, (0, 0), score, None, steps, details=details)
-    stat, shift, na_qf1 = _nonaligned_scan(np.clip(np.round(luma), 0, 255), qf_last, coefs.qtables[0])
+    # the pixels are decoded for the non-aligned scan only: the aligned test reads the coefficients themselves
+    luma = np.clip(np.round(decoded_luma(coefs)), 0, 255)
+    stat, shift, na_qf1 = _nonaligned_scan(luma, qf_last, coefs.qtables[0])
     details["nonaligned_qf1"] = na_qf1
     if stat >= th["nonaligned"]:
         return DQResult("nonaligned-double", qf_last, na_qf1, shift, score, stat, steps, "ijg",
@@ -494,10 +492,9 @@ def dq_map(
     if int(tile) < 1:
         raise InputError(f"tile must be >= 1 block, got {tile!r}")
     coefs = _as_coefficients(source)
-    luma = decoded_luma(coefs)
-    modes = _mode_data(coefs, luma)
+    modes = _mode_data(coefs)
     if qf_first is None:
-        scores, _, _ = _aligned_scores(modes, sigma)
+        scores, _ = _aligned_scores(modes, sigma)
         qf_first = _pick_qf1(scores)
     t1 = ijg_qtable(int(qf_first))
     rows, cols = coefs.coefficients[0].shape[:2]
@@ -540,31 +537,3 @@ def plot_dq_map(
     ax.set_title(title or f"P(double compressed) per {8 * tile}x{8 * tile} tile")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return fig
-
-
-def combine_readings(curves: Any, dq: DQResult | None) -> tuple[str, int | None, tuple[int, int], str]:
-    """One answer from the curve estimate and the DCT detector: ``(verdict, qf_first, shift, evidence)``.
-
-    The curves decide whenever they see a double compression, and always
-    without ``dq`` (pixels only). Only where they say ``"single"`` is the
-    DCT detector's finding taken, and only when its first QF is above the
-    last one -- the case the curves cannot see -- so a correct curve answer
-    is never made wrong by it (a DCT false alarm on a single JPEG aside,
-    whose rate ``dq_thresholds.json`` states).
-
-    Parameters
-    ----------
-    curves : QFEstimateResult
-    dq : DQResult or None
-
-    Returns
-    -------
-    verdict, qf_first, shift, evidence
-        ``evidence`` is one of :data:`jpegbench.estimate.result.EVIDENCE`.
-    """
-    if curves.verdict != "single" or dq is None:
-        return curves.verdict, curves.qf_first, None if curves.shift is None else tuple(curves.shift), "curves"
-    if dq.detected and dq.qf_first is not None and dq.qf_first > dq.qf_last:
-        evidence = "dct-aligned" if dq.verdict == "aligned-double" else "dct-nonaligned"
-        return dq.verdict, dq.qf_first, tuple(dq.shift), evidence
-    return "single", None, (0, 0), "curves+dct"

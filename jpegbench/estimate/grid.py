@@ -50,14 +50,14 @@ detection and quantizer estimation", IEEE Trans. Image Processing 12(2), 2003.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from jpegbench.estimate.curves import MSECurves
+from jpegbench.estimate.curves import MSECurves, crop_geometry
 
 __all__ = ["GridEvidence", "grid_evidence", "grid_kind", "calibration", "roll_curves", "FIXED", "CALIBRATION_FILE"]
 
@@ -125,7 +125,7 @@ def grid_evidence(curves: MSECurves) -> GridEvidence:
     depth = med - float(dips.flat[k])
     h, w = curves.crop_shape
     if h <= 0 or w <= 0:  # curves saved without their geometry: the image shape is the next best bound
-        h, w = (8 * ((int(v) - 7) // 8) for v in curves.image_shape)
+        h, w = crop_geometry(*(int(v) for v in curves.image_shape))
     blocks = max(0, (h // 8) * (w // 8))
     activity = float(np.median(mse.reshape(64, n).max(axis=1)))
     reason = ""
@@ -178,7 +178,5 @@ def roll_curves(curves: MSECurves, shift: tuple[int, int]) -> MSECurves:
     old[(s + shift) % 8]`` is what the curves would be had the image been
     cropped onto that grid (up to one block row or column at the border).
     """
-    from dataclasses import replace
-
     mse = np.roll(curves.mse, (-shift[0], -shift[1]), axis=(0, 1))
     return replace(curves, mse=mse)

@@ -103,14 +103,14 @@ class FileEstimate:
         replaced by the exact one. (A file whose pixels read
         ``"uncompressed"`` is still a JPEG at ``tables.qf``: typically a
         near-lossless one.)
-        replaced by the exact one.
     verdict, qf_first, shift :
         The file's one answer: the curves' reading, or, where the curves
         say ``"single"``, the DCT double-quantization detector's
         (:mod:`jpegbench.estimate.dq`) when it found a first compression
         finer than the last (``qf_first > tables.qf``, which the curves
         cannot see, so it never overrides a curve detection and never
-        changes ``qf_dominant``).
+        changes ``qf_dominant``). ``shift`` is None where the pixels read
+        ``"uncompressed"`` or ``"undetermined"``.
     evidence : {"curves", "curves+dct", "dct-aligned", "dct-nonaligned"}
         What decided: the curves (a double compression, or no coefficients
         to read), the curves and the DCT detector agreeing on ``"single"``,
@@ -126,6 +126,6 @@ class FileEstimate:
     qf_dominant: int
     verdict: str = ""
     qf_first: int | None = None
-    shift: tuple[int, int] = (0, 0)
+    shift: tuple[int, int] | None = (0, 0)
     evidence: str = "curves"
     dq: Any = field(default=None, repr=False)
