@@ -109,3 +109,17 @@ def test_model_card_states_what_the_shipped_file_holds(arch, color):
     meta = model.checkpoint_meta
     assert meta["steps"] == steps and round(meta["val_psnr"]["mean"], 2) == val
     assert 56 <= meta["wall_seconds"] / 60 <= 95  # "wall 56-95 min each"
+
+
+@pytest.mark.parametrize(("arch", "color"), SHIPPED)
+def test_restore_command_works_without_weights(arch, color, tmp_path):
+    from click.testing import CliRunner
+
+    from jpegbench.cli import cli
+
+    _shipped(arch, color)
+    src = tmp_path / "in.jpg"
+    src.write_bytes(encode(_photo("coffee", color)[:64, :64], 30))
+    r = CliRunner().invoke(cli, ["restore", str(src), "--method", arch, "--out", str(tmp_path / "out"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "in.png").is_file() and (tmp_path / "out" / "restore.csv").is_file()
