@@ -78,7 +78,7 @@ def restore_files(
     if tile is None:
         tiled = get_method(method, weights=weights, weights_dir=weights_dir, device=device, tile=512,
                            estimator=estimator, color_policy=color_policy)
-    reads_file = runner.reads_file
+    reads_file = getattr(runner, "reads_file", False)  # any callable pixels -> Restoration may stand in
     # The policy as get_method resolved it (its older name "error" is "color" too).
     if isinstance(runner, Method) and method != "jpeg" and runner._color_policy == "color":
         runner.model(3)  # the colour model was asked for: none is an error before any work
