@@ -235,6 +235,9 @@ def test_until_step_out_of_range(image_dir, tmp_path):
         ({"init_channel_map": "copy"}, "model.init_channel_map"),
         ({"init_channel_map": "replicate", "channels": 3}, "model.init_channel_map"),  # no init_from
         ({"init_channel_map": "replicate", "init_from": "g.pt"}, "model.init_channel_map"),  # gray model
+        ({"init_widen": 2}, "model.init_widen"),  # no init_from
+        ({"init_widen": 0, "init_from": "g.pt"}, "model.init_widen"),
+        ({"init_widen": 2, "init_from": "g.pt", "channels": 3, "init_channel_map": "replicate"}, "model.init_widen"),
         ({"subsampling": "4:1:1"}, "data.subsampling"),
         ({"patch_size": 20}, "data.patch_size"),
         ({"batch_size": 0}, "data.batch_size"),
@@ -702,6 +705,49 @@ def test_warm_start_needs_a_gray_checkpoint_and_the_same_width(tmp_path):
                                 init_channel_map="replicate"))
     with pytest.raises(ConfigError, match="architecture"):  # without the map, a gray file cannot start a colour model
         build_model(TrainConfig(channels=3, nc=(8, 16, 16, 16), nb=1, init_from=str(gray)))
+
+
+@pytest.mark.parametrize("in_nc", [1, 3])
+def test_widening_keeps_the_function_and_breaks_the_symmetry(in_nc):
+    """Net2WiderNet: the wide FBCNN returns the narrow one's output and QF, blind and QF-steered."""
+    from jpegbench.models.fbcnn import FBCNN
+    from jpegbench.models.training.network import widen_state_dict
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        narrow = FBCNN(in_nc=in_nc, nc=(8, 16, 16, 32), nb=2).eval()
+    state = widen_state_dict(narrow.state_dict(), 2, nc=narrow.nc, generator=torch.Generator().manual_seed(0))
+    wide = FBCNN(in_nc=in_nc, nc=(16, 32, 32, 64), nb=2).eval()
+    wide.load_state_dict(state, strict=True)
+    x = torch.rand(2, in_nc, 29, 42, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for qf in (None, 15.0, 80.0):
+            (want, want_qf), (got, got_qf) = narrow(x, qf=qf), wide(x, qf=qf)
+            torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+            torch.testing.assert_close(got_qf, want_qf, rtol=0, atol=1e-4)
+    # The copies of a channel are not equal where they are read (input shares differ),
+    # so training can separate them.
+    w = state["m_down1.0.res.0.weight"]  # (16, 16, 3, 3) from (8, 8, 3, 3)
+    assert not torch.equal(w[:, :8], w[:, 8:])
+    torch.testing.assert_close(w[:8, :8] + w[:8, 8:], narrow.state_dict()["m_down1.0.res.0.weight"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(w[8:], w[:8], rtol=0, atol=0)  # outputs copied
+
+
+def test_a_widened_run_starts_at_the_narrow_models_psnr(image_dir, tmp_path):
+    from jpegbench.models.fbcnn import FBCNN
+    from jpegbench.models.training.network import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        narrow = save_checkpoint(FBCNN(in_nc=1, nc=(8, 16, 16, 16), nb=1), tmp_path / "narrow.pt")
+    with pytest.raises(ConfigError, match="init_widen"):  # nc must be the checkpoint's times the factor
+        build_model(tiny_config(image_dir, nc=(16, 32, 32, 48), init_from=str(narrow), init_widen=2))
+    base = train(tiny_config(image_dir, init_from=str(narrow), lr=1e-12, steps=1, val_every=1, milestones=()),
+                 tmp_path / "narrow_run", progress=False, device="cpu")
+    wide = train(tiny_config(image_dir, nc=(16, 32, 32, 32), init_from=str(narrow), init_widen=2, lr=1e-12,
+                             steps=1, val_every=1, milestones=()), tmp_path / "wide_run", progress=False, device="cpu")
+    assert wide["val_psnr"]["mean"] == pytest.approx(base["val_psnr"]["mean"], abs=1e-3)
+    assert load_model(wide["best"], device="cpu").checkpoint_meta["init_from"]["widen"] == 2
 
 
 def test_a_warm_started_colour_run_trains(rgb_dir, tmp_path):

@@ -43,7 +43,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "": ("name",),
     "model": (
         "arch", "channels", "nc", "nb", "act_mode", "n_feats", "n_resblocks", "res_scale", "init_from",
-        "init_channel_map", "identity_init",
+        "init_channel_map", "init_widen", "identity_init",
     ),
     "data": (
         "train_dir", "val_dir", "val_count", "patch_size", "batch_size", "degradation",
@@ -102,6 +102,13 @@ class TrainConfig:
             (colour passes through) with the gray model's trained body and
             QF predictor. Default: the checkpoint must have the config's
             architecture.
+        init_widen : int, default 1
+            Warm-start a wider FBCNN from a narrower ``init_from`` checkpoint:
+            the config's ``nc`` must be the checkpoint's times this factor
+            (same depth and channels). The wider network computes exactly
+            the checkpoint's function at step 0 (see
+            :func:`~jpegbench.models.training.network.widen_state_dict`), so a
+            run adds capacity without starting over.
         identity_init : bool
             Start from a network that returns its input (see
             :func:`identity_init`, and for QCN, QGCN and IJCN
@@ -166,6 +173,7 @@ class TrainConfig:
     res_scale: float = 0.1
     init_from: str | None = None
     init_channel_map: str | None = None
+    init_widen: int = 1
     identity_init: bool = False
     train_dir: str = ""
     val_dir: str | None = None
@@ -299,6 +307,7 @@ def _schema(*, from_file: bool) -> Table:
             "res_scale": Num(lo=0, lo_open=True),
             "init_from": Str(nonempty=True),
             "init_channel_map": Str(INIT_CHANNEL_MAPS),
+            "init_widen": Int(lo=1, hi=8),
             "identity_init": Bool(),
         }),
         "data": Table({
@@ -353,6 +362,7 @@ _ARCH_KEYS: dict[str, tuple[str, ...]] = {
     "n_resblocks": ("qcn", "qgcn"),
     "res_scale": ("qcn", "qgcn"),
     "init_channel_map": ("fbcnn",),
+    "init_widen": ("fbcnn",),
     "identity_init": ARCHITECTURES,
     "qf_teacher_prob": ("fbcnn",),
 }
@@ -417,6 +427,9 @@ def _validate(cfg: TrainConfig) -> None:
     if cfg.init_channel_map is not None and (cfg.init_from is None or cfg.channels != 3):
         raise _bad("init_channel_map", "used only with 'model.init_from' and 'model.channels = 3'",
                    cfg.init_channel_map)
+    if cfg.init_widen != 1 and (cfg.init_from is None or cfg.init_channel_map is not None):
+        raise _bad("init_widen", "1 unless 'model.init_from' is set (and 'model.init_channel_map' is not)",
+                   cfg.init_widen)
     if not (cfg.val_qfs or cfg.val_double):
         raise _bad("val_qfs", "non-empty (or val.val_double non-empty): validation needs a cell", cfg.val_qfs)
     defaults = {f.name: f.default for f in fields(cfg)}

@@ -4,7 +4,8 @@
 from FBCNN, or one stage from the previous one), or, with
 ``init_channel_map``, warm-starts a colour model from a gray one
 (:func:`gray_to_color`; ``"replicate_identity"`` then applies
-:func:`identity_init`).
+:func:`identity_init`), or, with ``init_widen``, a wider model from a
+narrower one (:func:`widen_state_dict`).
 
 Why two maps: ``"replicate"`` is the exact colour equivalent of the gray
 model, but its output is gray (R = G = B), and the architecture has no
@@ -29,7 +30,7 @@ from jpegbench.models.fbcnn import FBCNN
 from jpegbench.models.training.config import TrainConfig
 from jpegbench.models.weights import load_checkpoint
 
-__all__ = ["build_model", "gray_to_color", "identity_init"]
+__all__ = ["build_model", "gray_to_color", "identity_init", "widen_state_dict"]
 
 
 def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any] | None]:
@@ -58,6 +59,15 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any] | Non
                 f"'model.init_from' checkpoint; {ckpt.path} has in_nc={config.get('in_nc')}"
             )
         config, state_dict = dict(config, in_nc=3, out_nc=3), gray_to_color(state_dict)
+    if cfg.init_widen != 1:
+        if list(config["nc"]) and [c * cfg.init_widen for c in config["nc"]] != list(model.nc):
+            raise ConfigError(
+                f"training config key 'model.init_widen' = {cfg.init_widen}: {ckpt.path} has nc={config['nc']}, "
+                f"so the config's nc must be {[c * cfg.init_widen for c in config['nc']]}, not {list(model.nc)}"
+            )
+        generator = torch.Generator().manual_seed(cfg.seed)
+        config = dict(config, nc=list(model.nc))
+        state_dict = widen_state_dict(state_dict, cfg.init_widen, nc=ckpt.config["nc"], generator=generator)
     if config != dict(model.config):
         raise ConfigError(
             f"training config key 'model.init_from': {ckpt.path} has architecture {ckpt.config}, "
@@ -69,6 +79,8 @@ def build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any] | Non
     init = {"path": str(ckpt.path), "meta_name": str(ckpt.meta.get("name", ""))}
     if cfg.init_channel_map is not None:
         init["channel_map"] = cfg.init_channel_map
+    if cfg.init_widen != 1:
+        init["widen"] = cfg.init_widen
     return model, init
 
 
@@ -139,3 +151,87 @@ def identity_init(model: FBCNN) -> FBCNN:
         model.to_beta_1[0].weight[c].zero_()
         model.to_beta_1[0].bias[c] = 0.0
     return model
+
+
+#: Parameters whose first axis is an input, not an output (ConvTranspose2d: ``(in, out, kh, kw)``).
+_TRANSPOSED = ("m_up3.0.weight", "m_up2.0.weight", "m_up1.0.weight")
+
+
+@torch.no_grad()
+def widen_state_dict(
+    state_dict: dict[str, torch.Tensor],
+    factor: int,
+    *,
+    nc: list[int] | tuple[int, ...],
+    generator: torch.Generator | None = None,
+    noise: float = 0.01,
+) -> dict[str, torch.Tensor]:
+    """A narrow FBCNN's state dict made into one ``factor`` times wider that computes the same function.
+
+    Net2WiderNet (Chen, Goodfellow, Shlens, ICLR 2016) for the FBCNN layout:
+    every feature channel ``j`` of a width-``c`` layer becomes ``factor``
+    copies ``j, j + c, j + 2c, ...``. An output axis (convolution outputs,
+    biases, the gamma / beta and MLP outputs) is copied; an input axis is
+    split so that the copies sum to the original weight. ReLU, the residual
+    additions, the skips, the average pooling and the per-channel QF
+    attention all commute with the copying, so the wide network's output
+    equals the narrow one's (up to float rounding) for any input and QF.
+
+    Copies that stay equal receive equal gradients and never separate, so
+    the split is not even: the ``factor`` shares of an input weight get a
+    random perturbation (relative size ``noise`` of the tensor's standard
+    deviation) that sums to zero over the copies, which breaks the symmetry
+    without changing the function.
+
+    Parameters
+    ----------
+    state_dict : dict of str to Tensor
+        Of ``FBCNN(nc=nc, ...)``; the image channels (``in_nc``,
+        ``out_nc``) and the QF scalar keep their sizes.
+    factor : int
+        Width multiplier, >= 1.
+    nc : sequence of 4 ints
+        The narrow model's widths (a feature axis is one whose size is one
+        of them; image and QF axes are 1 or 3, kernels 2 or 3).
+    generator : torch.Generator, optional
+        For the symmetry-breaking perturbation (seed it for a reproducible run).
+    noise : float, default 0.01
+
+    Returns
+    -------
+    dict of str to Tensor
+        Every tensor widened (float32 where the input was float16).
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ConfigError(f"widening factor must be a positive int, got {factor!r}")
+    widths = {int(c) for c in nc}
+    if min(widths) <= 3:
+        raise ConfigError(f"widening needs feature widths above 3 (image channels and kernels are 1-3), got nc={list(nc)}")
+    if factor == 1:
+        return dict(state_dict)
+
+    def copy_axis(t: torch.Tensor, axis: int) -> torch.Tensor:
+        return torch.cat([t] * factor, dim=axis)
+
+    def split_axis(t: torch.Tensor, axis: int) -> torch.Tensor:
+        shares = [t / factor for _ in range(factor)]
+        if noise > 0 and t.numel() > 1:
+            scale = noise * float(t.float().std())
+            eps = [torch.randn(t.shape, generator=generator, dtype=t.dtype) * scale for _ in range(factor)]
+            mean = sum(eps) / factor
+            shares = [s + e - mean for s, e in zip(shares, eps)]  # the perturbations sum to zero
+        return torch.cat(shares, dim=axis)
+
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in state_dict.items():
+        t = tensor.float() if tensor.is_floating_point() else tensor
+        if t.ndim == 0:
+            out[name] = t
+            continue
+        out_axis, in_axis = (1, 0) if name in _TRANSPOSED else (0, 1)
+        if t.ndim >= 2 and t.shape[in_axis] in widths:
+            t = split_axis(t, in_axis)
+        if t.shape[out_axis if t.ndim >= 2 else 0] in widths:
+            t = copy_axis(t, out_axis if t.ndim >= 2 else 0)
+        out[name] = t
+    return out
