@@ -44,7 +44,7 @@ def _tables_qf(path: Path) -> tuple[int | None, str]:
         hdr = read_header(path.read_bytes())
     except (ImageReadError, OSError):
         return None, ""
-    tables = [hdr.qtables[c["tq"]] for c in hdr.components if c["tq"] in hdr.qtables]
+    tables = hdr.component_qtables()  # as inspect and estimate read them: a shared table counts once
     if not tables:
         return None, ""
     found = qf_from_qtables(tables[:2])

@@ -3,6 +3,7 @@ and the real-world experiment (:func:`jpegbench.evaluate.realworld`) with the re
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from jpegbench.codec import encode, write_png
+from PIL import Image
+
+from jpegbench.codec import encode, ijg_qtable, inspect_jpeg, write_png
 from jpegbench.errors import InputError, ResultsError, WeightsError
 from jpegbench.evaluate import (
     RESULT_COLUMNS,
@@ -133,6 +136,10 @@ def real_jpegs(tmp_path) -> Path:
     (folder / "colour.jpg").write_bytes(encode(_rgb(40, 48, 3), 25))
     (folder / "gray.jpg").write_bytes(encode(_rgb(40, 48, 4)[..., 1], 60))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    # one table for all three components (as some cameras and editors write): its QF is the luma table's
+    shared = io.BytesIO()
+    Image.fromarray(_rgb(40, 48, 5)).save(shared, format="JPEG", qtables=[ijg_qtable(50).ravel().tolist()])
+    (folder / "shared_table.jpg").write_bytes(shared.getvalue())
     return folder
 
 
@@ -141,11 +148,14 @@ def test_realworld_sidecar(real_jpegs, weights_dir, tmp_path):
                      estimator="robust", crop=32, progress=False)
     rw = read_realworld(side)
     meta = rw["meta"]
-    assert [im["name"] for im in meta["images"]] == ["colour.jpg", "gray.jpg"]
+    assert [im["name"] for im in meta["images"]] == ["colour.jpg", "gray.jpg", "shared_table.jpg"]
     assert [s[0].endswith("broken.jpg") for s in meta["skipped"]] == [True]
-    colour, gray = meta["images"]
+    colour, gray, shared = meta["images"]
     assert (colour["color_path"], gray["color_path"]) == ("color", "gray")
     assert (colour["qf_tables"], gray["qf_tables"]) == (25, 60)
+    # the same reading of the tables as `jpegbench inspect` and `estimate`
+    assert (shared["qf_tables"], shared["qf_tables_kind"]) == (50, "exact")
+    assert shared["qf_tables_kind"] == inspect_jpeg(real_jpegs / "shared_table.jpg")["qf_kind"]
     for im, crops in zip(meta["images"], rw["crops"]):
         assert im["paths"]["manual"] == {"qf_used": 7.0, "qf_source": "manual", "weights": im["paths"]["blind"]["weights"]}
         assert im["paths"]["blind"]["qf_source"] == "predicted"
@@ -153,7 +163,7 @@ def test_realworld_sidecar(real_jpegs, weights_dir, tmp_path):
         assert im["paths"]["dominant"]["qf_source"] in ("dominant", "predicted")  # predicted: the estimator found none
         assert set(crops) == {"jpeg", "blind", "dominant", "manual"}
         assert crops["jpeg"].shape[:2] == (32, 32) and crops["jpeg"].dtype == np.uint8
-    assert crops["jpeg"].ndim == 2 and rw["crops"][0]["manual"].shape == (32, 32, 3)
+    assert rw["crops"][1]["jpeg"].ndim == 2 and rw["crops"][0]["manual"].shape == (32, 32, 3)
     with pytest.raises(InputError, match="manual_qf"):
         realworld(real_jpegs, tmp_path / "x.npz", manual_qf=0, weights_dir=weights_dir)
     with pytest.raises(InputError, match=".npz"):
@@ -176,7 +186,7 @@ def test_report_real_renders_the_section_without_psnr(real_jpegs, weights_dir, c
     section = html.split('<section id="real-world">')[1].split("</section>")[0]
     text = re.sub(r'src="[^"]*"', "", section)
     assert "no PSNR here" in text and "Manual QF: 12." in text and " dB" not in text
-    assert section.count("<img") == 2 and 'id="fig-realworld-0"' in section and "broken.jpg" in section
+    assert section.count("<img") == 3 and 'id="fig-realworld-0"' in section and "broken.jpg" in section
     assert "12.0 (manual)" in section and "25 (exact)" in section
     assert "![colour.jpg](figures/realworld_0.png)" in md and (tmp_path / "rep" / "figures" / "realworld_1.svg").is_file()
     # Colour corpus: its single JPEG tables are Table 2's (colour), beside the paper's.
