@@ -52,7 +52,8 @@ from jpegbench.estimate.curves import (
     mse_curves_batch,
     shift_for_crop,
 )
-from jpegbench.estimate.dq import DQResult, detect_double_quantization, dq_map, plot_dq_map
+from jpegbench.estimate.dq import DQResult, detect_double_quantization, dq_map
+from jpegbench.estimate.plot import plot_dq_map
 from jpegbench.estimate.paper import paper_estimate
 from jpegbench.estimate.result import EVIDENCE, VERDICTS, FileEstimate, QFEstimateResult
 from jpegbench.estimate.robust import robust_estimate

@@ -66,8 +66,7 @@ import numpy as np
 from jpegbench.codec import JpegCoefficients, block_dct, block_idct, ijg_qtable, qf_from_qtables, read_coefficients
 from jpegbench.errors import InputError, ShapeError
 
-__all__ = ["DQResult", "DQ_MODES", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma",
-           "plot_dq_map"]  # fmt: skip
+__all__ = ["DQResult", "DQ_MODES", "detect_double_quantization", "dq_map", "dq_thresholds", "decoded_luma"]
 
 #: Zigzag positions 0..20 as ``(u, v)``: the low-frequency modes with enough non-zero values at QF2 >= 50.
 DQ_MODES: tuple[tuple[int, int], ...] = (
@@ -508,32 +507,3 @@ def dq_map(
     tiles = np.pad(llr.reshape(rows, cols), ((0, pr), (0, pc))).reshape((rows + pr) // t, t, (cols + pc) // t, t)
     tiles = tiles.sum(axis=(1, 3))
     return 1.0 / (1.0 + np.exp(-np.clip(tiles, -50, 50)))
-
-
-def plot_dq_map(
-    source: str | os.PathLike[str] | bytes | JpegCoefficients,
-    *,
-    qf_first: int | None = None,
-    tile: int = 8,
-    ax: Any = None,
-    title: str | None = None,
-) -> Any:
-    """Draw the decoded luma with :func:`dq_map` over it (red: double compressed, blue: not); returns the figure."""
-    import matplotlib.pyplot as plt
-
-    coefs = _as_coefficients(source)
-    m = dq_map(coefs, qf_first=qf_first, tile=tile)
-    luma = np.clip(decoded_luma(coefs), 0, 255)[: coefs.height, : coefs.width]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 6 * coefs.height / max(coefs.width, 1)))
-    else:
-        fig = ax.figure
-    ax.imshow(luma, cmap="gray", vmin=0, vmax=255)
-    extent = (0, m.shape[1] * 8 * tile, m.shape[0] * 8 * tile, 0)
-    im = ax.imshow(m, cmap="coolwarm", vmin=0, vmax=1, alpha=0.45, extent=extent, interpolation="nearest")
-    ax.set_xlim(0, coefs.width)
-    ax.set_ylim(coefs.height, 0)
-    ax.set_axis_off()
-    ax.set_title(title or f"P(double compressed) per {8 * tile}x{8 * tile} tile")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return fig

@@ -1,4 +1,5 @@
-"""Figures for QF estimation: the 64 recompression curves as small multiples, and estimated vs true QF.
+"""Figures for QF estimation: the 64 recompression curves as small multiples, estimated vs true QF, and
+the double-quantization map of a JPEG file.
 
 matplotlib is imported lazily and used through the object API on the Agg
 canvas (no display, no global pyplot state), so these work in tests and on
@@ -7,6 +8,7 @@ headless machines.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,9 +19,12 @@ from jpegbench.estimate.result import QFEstimateResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from matplotlib.axes import Axes
+
+    from jpegbench.codec import JpegCoefficients
     from matplotlib.figure import Figure
 
-__all__ = ["plot_curves", "plot_estimates"]
+__all__ = ["plot_curves", "plot_dq_map", "plot_estimates"]
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -177,4 +182,40 @@ def plot_estimates(
         ax.set_aspect("equal")
     axes[0].set_ylabel(f"estimated ({estimated})")
     axes[-1].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def plot_dq_map(
+    source: str | os.PathLike[str] | bytes | JpegCoefficients,
+    *,
+    qf_first: int | None = None,
+    tile: int = 8,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw a JPEG file's decoded luma with :func:`~jpegbench.estimate.dq.dq_map` over it; returns the figure.
+
+    Red: the tile's coefficients show the first quantization (double
+    compressed), blue: they do not (a region pasted from a single-compressed
+    image). ``ax``: draw into this axes (its figure is returned); default a
+    new figure.
+    """
+    from jpegbench.estimate.dq import _as_coefficients, decoded_luma, dq_map
+
+    coefs = _as_coefficients(source)
+    m = dq_map(coefs, qf_first=qf_first, tile=tile)
+    luma = np.clip(decoded_luma(coefs), 0, 255)[: coefs.height, : coefs.width]
+    if ax is None:
+        fig = _new_figure((6, 6 * coefs.height / max(coefs.width, 1)))
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    ax.imshow(luma, cmap="gray", vmin=0, vmax=255)
+    extent = (0, m.shape[1] * 8 * tile, m.shape[0] * 8 * tile, 0)
+    im = ax.imshow(m, cmap="coolwarm", vmin=0, vmax=1, alpha=0.45, extent=extent, interpolation="nearest")
+    ax.set_xlim(0, coefs.width)
+    ax.set_ylim(coefs.height, 0)
+    ax.set_axis_off()
+    ax.set_title(title or f"P(double compressed) per {8 * tile}x{8 * tile} tile")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return fig

@@ -6,6 +6,8 @@ the calibration, which sees BSDS500 only). Each test runs in a few seconds.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -150,14 +152,16 @@ def test_spliced_region_shows_in_the_map(camera, astronaut, qf1, qf2):
 
 
 def test_map_per_block_and_figure(camera):
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
     data = _double(camera[:128, :192], 60, 80)
     m = dq_map(data, tile=1)
     assert m.shape == (16, 24)
+    figures = plt.get_fignums()
     fig = plot_dq_map(data, tile=2)
-    assert fig.axes
+    assert fig.axes and fig.axes[0].images[1].get_array().shape == (8, 12)  # the map over the luma, 2x2 blocks a tile
+    assert plt.get_fignums() == figures  # no pyplot state: nothing left open in a long session
+    fig.savefig(io.BytesIO(), format="png")  # renders headless
     with pytest.raises(InputError, match="tile"):
         dq_map(data, tile=0)
 
