@@ -1,9 +1,11 @@
 """Calibrate the double-quantization detector's thresholds on BSDS500 train/val only; write dq_thresholds.json.
 
 Every BSDS500 train/val photograph (JPEG at quality ~95, 4:2:0) is
-downscaled by 2 with an antialiasing (Lanczos) filter, which removes the
-traces of its own compression, and then compressed once at a QF2 drawn from
-60..90 (seeded), alternately as gray and as RGB 4:2:0 (Pillow, IJG tables).
+downscaled with an antialiasing (Lanczos) filter, which removes the traces
+of its own compression, by 2 or by 1.25 (half the images each: the score's
+spread grows with image size and detail, and users bring all sizes), and
+then compressed once at a QF2 drawn from 60..90 (seeded), as gray or as
+RGB 4:2:0 (Pillow, IJG tables), each size getting both.
 These single JPEGs are the null hypothesis: the aligned threshold is the
 ``1 - FA_ALIGNED`` quantile of their aligned scores, the non-aligned one the
 ``1 - FA_NONALIGNED`` quantile of the non-aligned statistic of a subset
@@ -36,10 +38,13 @@ FA_NONALIGNED = 0.01
 SEED = 19
 
 
-def prepare(path: Path, gray: bool) -> np.ndarray:
+FACTORS = (2.0, 1.25)  # downscaling: image i gets FACTORS[(i // 2) % 2], gray when i is even
+
+
+def prepare(path: Path, gray: bool, factor: float) -> np.ndarray:
     im = Image.open(path).convert("L" if gray else "RGB")
     w, h = im.size
-    return np.asarray(im.resize((w // 2, h // 2), Image.LANCZOS))
+    return np.asarray(im.resize((round(w / factor), round(h / factor)), Image.LANCZOS))
 
 
 def best_other_than(scores: dict[int, float], qf2: int) -> float:
@@ -65,7 +70,7 @@ def main() -> None:
     qf1_gap = rng.integers(10, 21, size=len(files))
     t0 = time.time()
     for i, (f, qf2) in enumerate(zip(files, qf2s.tolist())):
-        px = prepare(f, gray=i % 2 == 0)  # once: the double below starts from the same pixels
+        px = prepare(f, gray=i % 2 == 0, factor=FACTORS[(i // 2) % 2])  # once: the double below starts from them
         coefs = read_coefficients(encode(px, qf2))
         scores, _ = dq._aligned_scores(dq._mode_data(coefs), dq.SIGMA)
         aligned.append(best_other_than(scores, qf2))
@@ -93,8 +98,9 @@ def main() -> None:
         if doubles else None,
         "n_double": len(doubles),
         "n_single_nonaligned": len(nonaligned),
-        "data": "BSDS500 train+val (300), downscaled x1/2 (Lanczos), single JPEG at QF2 ~ U{60..90}, "
-                "gray and RGB 4:2:0 alternately, Pillow encoder",
+        "data": "BSDS500 train+val (300), downscaled x1/2 or x1/1.25 (Lanczos; half each), single JPEG at "
+                "QF2 ~ U{60..90}, gray and RGB 4:2:0 alternately, Pillow encoder",
+        "score": "summed log-ratio less the two largest mode terms, over sqrt(n)",
         "seed": SEED,
         "sigma": dq.SIGMA,
         "script": "scripts/calibrate_dq.py",

@@ -28,8 +28,9 @@ file), so a spliced region does not pull the QF1 estimate.
 Modes whose first step is 1 or divides the last step carry no evidence
 (every bin holds as many first-grid multiples) and count zero. The file's
 score for a candidate ``QF1`` (IJG luma table) is the summed log-likelihood
-ratio over ``sqrt`` of the number of coefficients used, maximised over
-``QF1``; a block's is the sum of its own coefficients' log-ratios (the
+ratio less its two largest mode terms (a first quantization shows in many
+modes; a density misfit in one or two busy modes does not count), over
+``sqrt`` of the number of coefficients used, maximised over ``QF1``; a block's is the sum of its own coefficients' log-ratios (the
 localisation map). Thresholds come from ``dq_thresholds.json``, written by
 ``scripts/calibrate_dq.py`` on BSDS500 train/val only, with the false-alarm
 rates it measured.
@@ -106,8 +107,8 @@ class DQResult:
     shift : (int, int)
         First grid shift ``(dy, dx)`` (manifest convention); ``(0, 0)`` unless non-aligned.
     score_aligned : float
-        Summed log-likelihood ratio (nats) of the best ``QF1`` over the square root of the number of
-        coefficients used, aligned.
+        Summed log-likelihood ratio (nats) of the best ``QF1``, less its two largest mode terms, over
+        the square root of the number of coefficients used, aligned.
     score_nonaligned : float or None
         Rayleigh statistic of the best shift and ``QF1`` (see :func:`_nonaligned_scan`); None when not run.
     first_steps : ndarray, (8, 8) int
@@ -280,14 +281,30 @@ def _mode_data(coefs: JpegCoefficients) -> list[_ModeData]:
     return out
 
 
+#: The aligned score leaves out the modes with the largest ratios: evidence must not rest on one or two
+#: DCT modes. A smooth misfit of the generalised Gaussian in one busy mode can look like a lattice; a real
+#: first quantization shows in many modes at once. Measured on BSDS500 train/val (singles and aligned doubles
+#: downscaled by 2 and by 1.25, thresholds at 3 % false alarms on the /2 images): false alarms on the
+#: /1.25 images 10 % with the plain sum, 6 % leaving out the top mode, 5 % leaving out two, detection of
+#: the doubles 85 / 82 / 82 %.
+_TOP_MODES_LEFT_OUT = 2
+
+
 def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, float], int]:
-    """Per candidate QF1 the score (summed log-ratio over sqrt of the count, best share); the count."""
+    """Per candidate QF1 the score and the count of non-zero coefficients used.
+
+    The score: the summed log-ratio over the modes less its
+    :data:`_TOP_MODES_LEFT_OUT` largest terms, over the square root of the
+    count, at the best share of double-compressed blocks.
+    """
     n_nonzero = int(sum(md.counts.sum() - md.counts[md.kmax] for md in modes))
     scores = {}
     for qf1 in QF1_CANDIDATES:
         t1 = ijg_qtable(qf1)
-        totals = sum(_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes)
-        totals = np.zeros(len(_ALPHAS)) + totals
+        per = np.array([_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes])
+        per = per.reshape(-1, len(_ALPHAS))  # (modes, shares)
+        top = np.sort(per, axis=0)[::-1][:_TOP_MODES_LEFT_OUT].clip(min=0).sum(axis=0)
+        totals = per.sum(axis=0) - top
         scores[qf1] = float(totals.max()) / np.sqrt(max(n_nonzero, 1))
     return scores, n_nonzero
 
