@@ -100,7 +100,7 @@ def main() -> None:
         "n_single_nonaligned": len(nonaligned),
         "data": "BSDS500 train+val (300), downscaled x1/2 or x1/1.25 (Lanczos; half each), single JPEG at "
                 "QF2 ~ U{60..90}, gray and RGB 4:2:0 alternately, Pillow encoder",
-        "score": "summed log-ratio less the two largest mode terms, over sqrt(n)",
+        "score": "summed log-ratio (the double hypothesis unmixed) less the two largest mode terms, over sqrt(n)",
         "seed": SEED,
         "sigma": dq.SIGMA,
         "script": "scripts/calibrate_dq.py",

@@ -23,8 +23,10 @@ scale are fitted under each hypothesis:
   ``e ~ N(0, sigma^2)`` the first decoder's rounding;
 
 both given ``0 < |k| <= 40`` (the zero bin is where a smooth density fits worst).
-``P1`` is mixed with ``P0`` (a share of 50, 75 or 100 % double compressed blocks, one share per
-file), so a spliced region does not pull the QF1 estimate.
+``P1`` is not mixed with ``P0``: a mixture (a share of the blocks double
+compressed) gives the double hypothesis shapes of its own that fit a smooth
+image's single JPEG better than one generalised Gaussian does (see
+:data:`_ALPHAS`); a spliced region is what the map shows.
 Modes whose first step is 1 or divides the last step carry no evidence
 (every bin holds as many first-grid multiples) and count zero. The file's
 score for a candidate ``QF1`` (IJG luma table) is the summed log-likelihood
@@ -81,7 +83,14 @@ ALL_MODES: tuple[tuple[int, int], ...] = tuple(sorted(((u, v) for u in range(8) 
 _MIN_MODE_NONZERO = 20
 _KMAX = 40
 _N_MODES = 36  # zigzag 1..35: past them too few non-zero values at QF2 <= 90 to pay for the time
-_ALPHAS = (0.5, 0.75, 1.0)  # the last must be 1 (the map's pure ratio); shares of double-compressed blocks the file-level test allows
+#: Shares of double-compressed blocks the double hypothesis may have (the last must be 1: the map's pure ratio).
+#: Only 1: with shares 0.5 and 0.75 also allowed (one per file), a mixture of the two hypotheses' densities fits
+#: some single JPEGs of smooth images better than one generalised Gaussian, and reads them as doubles (LIVE1
+#: ``parrots`` at QF 85: score 0.129 with the share 0.5, -0.44 with 1). Measured on 150 BSDS500 train/val images
+#: (scripts/calibrate_dq.py's preparation, seed 11; singles and aligned doubles QF1 = QF2 + 10..20): at 3 % false
+#: alarms on the /2 images, shares (0.5, 0.75, 1) detect 63 % of the doubles with 2.7 % false alarms on the
+#: /1.25 images; the share 1 alone 67 % with 0 %.
+_ALPHAS = (1.0,)
 #: Candidate first QFs (IJG tables); coarser first compressions are the curves' to find.
 QF1_CANDIDATES = tuple(range(40, 101))
 #: Std of the first decoder's rounding noise on a coefficient (orthonormal scale; 1/sqrt(12) for gray, a bit more
@@ -244,9 +253,8 @@ def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
     p1 = cond(np.asarray((trans.T @ g1.T).T))
     counts = np.where(nz, md.counts, 0)
     lp0 = floor_log(p0)
-    # H1 is a mixture: a share alpha of the blocks double compressed, the rest not (a spliced region), so a
-    # pasted region does not push the estimate towards a wrong first step. One row per alpha; the caller picks
-    # the alpha for the whole file (one share for all modes: per-mode shares would overfit noise).
+    # One row per share alpha of double-compressed blocks in H1 (see _ALPHAS; the caller picks one share for the
+    # whole file: per-mode shares would overfit noise).
     lp1 = np.stack([floor_log(a * p1 + (1 - a) * p0) for a in _ALPHAS])  # (n_alpha, nb, nk)
     best1 = np.argmax(lp1 @ counts, axis=1)
     out = np.where(nz[None, :], lp1[np.arange(len(_ALPHAS)), best1] - lp0[np.argmax(lp0 @ counts)][None, :], 0.0)

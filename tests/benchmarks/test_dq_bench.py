@@ -153,14 +153,14 @@ def test_combination_keeps_correct_curve_answers(benchmark, live1, tmp_path):
                 p = tmp_path / "f.jpg"
                 p.write_bytes(data)
                 fe = estimate_file(p)
-                rows.append(dict(truth=verdict, curves=fe.pixels.verdict, combined=fe.verdict, evidence=fe.evidence))
+                rows.append(dict(truth=verdict, qf2=qf2, curves=fe.pixels.verdict, combined=fe.verdict, evidence=fe.evidence))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     df = pd.DataFrame(rows)
     right = df[df.curves == df.truth]
     made_wrong = (right.combined != right.truth).mean() * 100 if len(right) else 0.0
     print(f"\ncombination: {len(df)} files, curves right on {len(right)}; combined wrong on {made_wrong:.1f} % of those")
-    print(df.groupby(["truth", "curves", "combined", "evidence"]).size().to_string())
+    print(df.groupby(["truth", "qf2", "curves", "combined", "evidence"]).size().to_string())
     benchmark.extra_info.update(made_wrong=made_wrong)
     # By construction a curve detection is never overridden; a single can only turn into a DCT false alarm.
     assert (right[right.truth != "single"].combined == right[right.truth != "single"].truth).all()
