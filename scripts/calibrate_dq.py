@@ -4,7 +4,7 @@ Every BSDS500 train/val photograph (JPEG at quality ~95, 4:2:0) is
 downscaled with an antialiasing (Lanczos) filter, which removes the traces
 of its own compression, by 2 or by 1.25 (half the images each: the score's
 spread grows with image size and detail, and users bring all sizes), and
-then compressed once at a QF2 drawn from 60..90 (seeded), as gray or as
+then compressed once at a QF2 drawn from ``--qf2-range`` (default 60..90; seeded), as gray or as
 RGB 4:2:0 (Pillow, IJG tables), each size getting both.
 These single JPEGs are the null hypothesis: the aligned threshold is the
 ``1 - FA_ALIGNED`` quantile of their aligned scores, the non-aligned one the
@@ -57,13 +57,15 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/BSDS500_trainval")
     ap.add_argument("--nonaligned-n", type=int, default=60)
     ap.add_argument("--doubles-n", type=int, default=100)
+    ap.add_argument("--qf2-range", type=int, nargs=2, default=(60, 90), metavar=("LO", "HI"),
+                    help="last QFs of the singles, drawn uniformly (default: 60 90)")
     ap.add_argument("--out", default=str(Path(dq.__file__).with_name("dq_thresholds.json")))
     args = ap.parse_args()
     files = sorted(Path(args.data).glob("*.jpg"))
     if not files:
         raise SystemExit(f"error: no .jpg files in {args.data}")
     rng = np.random.default_rng(SEED)
-    qf2s = rng.integers(60, 91, size=len(files))
+    qf2s = rng.integers(args.qf2_range[0], args.qf2_range[1] + 1, size=len(files))
     na_idx = set(rng.choice(len(files), size=min(args.nonaligned_n, len(files)), replace=False).tolist())
     aligned, nonaligned, doubles = [], [], []
     dbl_idx = set(rng.choice(len(files), size=min(args.doubles_n, len(files)), replace=False).tolist())
@@ -99,7 +101,8 @@ def main() -> None:
         "n_double": len(doubles),
         "n_single_nonaligned": len(nonaligned),
         "data": "BSDS500 train+val (300), downscaled x1/2 or x1/1.25 (Lanczos; half each), single JPEG at "
-                "QF2 ~ U{60..90}, gray and RGB 4:2:0 alternately, Pillow encoder",
+                f"QF2 ~ U{{{args.qf2_range[0]}..{args.qf2_range[1]}}}, gray and RGB 4:2:0 alternately, Pillow encoder",
+        "qf2_range": list(args.qf2_range),
         "score": "summed log-ratio (the double hypothesis unmixed) less the two largest mode terms, over sqrt(n)",
         "seed": SEED,
         "sigma": dq.SIGMA,
