@@ -25,8 +25,8 @@ scale are fitted under each hypothesis:
 both given ``0 < |k| <= 40`` (the zero bin is where a smooth density fits worst).
 ``P1`` is not mixed with ``P0``: a mixture (a share of the blocks double
 compressed) gives the double hypothesis shapes of its own that fit a smooth
-image's single JPEG better than one generalised Gaussian does (see
-:data:`_ALPHAS`); a spliced region is what the map shows.
+image's single JPEG better than one generalised Gaussian does (measured
+below, where the modes are chosen); a spliced region is what the map shows.
 Modes whose first step is 1 or divides the last step carry no evidence
 (every bin holds as many first-grid multiples) and count zero. The file's
 score for a candidate ``QF1`` (IJG luma table) is the summed log-likelihood
@@ -83,14 +83,12 @@ ALL_MODES: tuple[tuple[int, int], ...] = tuple(sorted(((u, v) for u in range(8) 
 _MIN_MODE_NONZERO = 20
 _KMAX = 40
 _N_MODES = 36  # zigzag 1..35: past them too few non-zero values at QF2 <= 90 to pay for the time
-#: Shares of double-compressed blocks the double hypothesis may have (the last must be 1: the map's pure ratio).
-#: Only 1: with shares 0.5 and 0.75 also allowed (one per file), a mixture of the two hypotheses' densities fits
-#: some single JPEGs of smooth images better than one generalised Gaussian, and reads them as doubles (LIVE1
-#: ``parrots`` at QF 85: score 0.129 with the share 0.5, -0.44 with 1). Measured on 150 BSDS500 train/val images
-#: (scripts/calibrate_dq.py's preparation, seed 11; singles and aligned doubles QF1 = QF2 + 10..20): at 3 % false
-#: alarms on the /2 images, shares (0.5, 0.75, 1) detect 63 % of the doubles with 2.7 % false alarms on the
-#: /1.25 images; the share 1 alone 67 % with 0 %.
-_ALPHAS = (1.0,)
+# No mixture of the hypotheses: with shares 0.5 and 0.75 of double-compressed blocks also allowed (one per
+# file), a mixture of the two densities fits some single JPEGs of smooth images better than one generalised
+# Gaussian and reads them as doubles (LIVE1 ``parrots`` at QF 85: score 0.129 with the share 0.5, -0.44 with 1).
+# Measured on 150 BSDS500 train/val images (scripts/calibrate_dq.py's preparation, seed 11; singles and aligned
+# doubles QF1 = QF2 + 10..20): at 3 % false alarms on the /2 images, shares (0.5, 0.75, 1) detect 63 % of the
+# doubles with 2.7 % false alarms on the /1.25 images; the share 1 alone 67 % with 0 %.
 #: Candidate first QFs (IJG tables); coarser first compressions are the curves' to find.
 QF1_CANDIDATES = tuple(range(40, 101))
 #: Std of the first decoder's rounding noise on a coefficient (orthonormal scale; 1/sqrt(12) for gray, a bit more
@@ -203,7 +201,7 @@ def _gg_cdf(x: np.ndarray, scale: np.ndarray, shape: np.ndarray) -> np.ndarray:
 
 
 def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
-    """``log P1(k | k != 0) - log P0(k | k != 0)``, ``(len(_ALPHAS), 2 kmax + 1)``: per mixture share, per ``k``.
+    """``log P1(k | k != 0) - log P0(k | k != 0)``, per ``k`` in ``-kmax..kmax``.
 
     A generalised likelihood ratio: the shape and scale of the unquantized
     coefficient's generalised Gaussian are fitted to the mode's histogram
@@ -217,7 +215,7 @@ def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
     k = np.arange(-kmax, kmax + 1)
     if q1 <= 1 or (q1 < q2 and q2 % q1 == 0):
         # Every bin holds the same number of first-grid multiples: the two hypotheses coincide, no evidence.
-        md.cache[key] = np.zeros((len(_ALPHAS), len(k)))
+        md.cache[key] = np.zeros(len(k))
         return md.cache[key]
     lo, hi = (k - 0.5) * q2, (k + 0.5) * q2
     bs = _GRID_SCALE * q2
@@ -253,11 +251,8 @@ def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
     p1 = cond(np.asarray((trans.T @ g1.T).T))
     counts = np.where(nz, md.counts, 0)
     lp0 = floor_log(p0)
-    # One row per share alpha of double-compressed blocks in H1 (see _ALPHAS; the caller picks one share for the
-    # whole file: per-mode shares would overfit noise).
-    lp1 = np.stack([floor_log(a * p1 + (1 - a) * p0) for a in _ALPHAS])  # (n_alpha, nb, nk)
-    best1 = np.argmax(lp1 @ counts, axis=1)
-    out = np.where(nz[None, :], lp1[np.arange(len(_ALPHAS)), best1] - lp0[np.argmax(lp0 @ counts)][None, :], 0.0)
+    lp1 = floor_log(p1)
+    out = np.where(nz, lp1[np.argmax(lp1 @ counts)] - lp0[np.argmax(lp0 @ counts)], 0.0)
     md.cache[key] = out
     return out
 
@@ -303,17 +298,15 @@ def _aligned_scores(modes: list[_ModeData], sigma: float) -> tuple[dict[int, flo
 
     The score: the summed log-ratio over the modes less its
     :data:`_TOP_MODES_LEFT_OUT` largest terms, over the square root of the
-    count, at the best share of double-compressed blocks.
+    count.
     """
     n_nonzero = int(sum(md.counts.sum() - md.counts[md.kmax] for md in modes))
     scores = {}
     for qf1 in QF1_CANDIDATES:
         t1 = ijg_qtable(qf1)
         per = np.array([_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts for md in modes])
-        per = per.reshape(-1, len(_ALPHAS))  # (modes, shares)
-        top = np.sort(per, axis=0)[::-1][:_TOP_MODES_LEFT_OUT].clip(min=0).sum(axis=0)
-        totals = per.sum(axis=0) - top
-        scores[qf1] = float(totals.max()) / np.sqrt(max(n_nonzero, 1))
+        top = np.sort(per)[::-1][:_TOP_MODES_LEFT_OUT].clip(min=0).sum()
+        scores[qf1] = float(per.sum() - top) / np.sqrt(max(n_nonzero, 1))
     return scores, n_nonzero
 
 
@@ -331,7 +324,7 @@ def _free_steps(modes: list[_ModeData], sigma: float) -> tuple[np.ndarray, float
             continue
         best_q, best = -1, 0.0
         for q1 in range(2, 2 * md.q2 + 1):
-            s = float(np.max(_mode_logratio(md, q1, sigma) @ md.counts))
+            s = float(_mode_logratio(md, q1, sigma) @ md.counts)
             if s > best:
                 best_q, best = q1, s
         steps[md.u, md.v] = best_q
@@ -340,13 +333,13 @@ def _free_steps(modes: list[_ModeData], sigma: float) -> tuple[np.ndarray, float
 
 
 def _low_total(modes: list[_ModeData], qf1: int, sigma: float) -> float:
-    """Summed log-likelihood ratio of the IJG table of ``qf1`` over the modes of :data:`DQ_MODES` (best share)."""
+    """Summed log-likelihood ratio of the IJG table of ``qf1`` over the modes of :data:`DQ_MODES`."""
     t1, low = ijg_qtable(qf1), set(DQ_MODES)
-    totals = np.zeros(len(_ALPHAS))
+    total = 0.0
     for md in modes:
         if (md.u, md.v) in low:
-            totals = totals + _mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts
-    return float(totals.max())
+            total += float(_mode_logratio(md, int(t1[md.u, md.v]), sigma) @ md.counts)
+    return total
 
 
 def _pick_qf1(scores: dict[int, float]) -> int:
@@ -526,7 +519,7 @@ def dq_map(
     # have too few values), summed over the tile.
     llr = np.zeros(rows * cols)
     for md in modes:
-        llr += _mode_logratio(md, int(t1[md.u, md.v]), sigma)[-1, md.k + md.kmax]  # alpha = 1: this block
+        llr += _mode_logratio(md, int(t1[md.u, md.v]), sigma)[md.k + md.kmax]
     t = int(tile)
     pr, pc = -rows % t, -cols % t
     tiles = np.pad(llr.reshape(rows, cols), ((0, pr), (0, pc))).reshape((rows + pr) // t, t, (cols + pc) // t, t)
