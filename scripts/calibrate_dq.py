@@ -61,6 +61,8 @@ def main() -> None:
                     help="last QFs of the singles, drawn uniformly (default: 60 90)")
     ap.add_argument("--out", default=str(Path(dq.__file__).with_name("dq_thresholds.json")))
     args = ap.parse_args()
+    if not 1 <= args.qf2_range[0] <= args.qf2_range[1] <= 100:
+        ap.error(f"--qf2-range must be LO <= HI within 1..100, got {args.qf2_range[0]} {args.qf2_range[1]}")
     files = sorted(Path(args.data).glob("*.jpg"))
     if not files:
         raise SystemExit(f"error: no .jpg files in {args.data}")
