@@ -404,7 +404,8 @@ def synth_command(recipe: str, out: str | None, source: str | None, workers: int
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary on stdout instead of lines")
 @click.option("--dct", is_flag=True,
               help="also read JPEG files' DCT coefficients where the curves say single (a first compression finer "
-                   "than the last; experimental: ~5-10 % false alarms on single JPEGs, seconds per file)")
+                   "than the last; calibrated to 3 % false alarms on single JPEGs at QF 60..90, see BENCHMARKS.md; "
+                   "seconds per file)")
 @scheduler_option
 @local_workers_option
 @skip_bad_option

@@ -47,11 +47,6 @@ def prepare(path: Path, gray: bool, factor: float) -> np.ndarray:
     return np.asarray(im.resize((round(w / factor), round(h / factor)), Image.LANCZOS))
 
 
-def best_other_than(scores: dict[int, float], qf2: int) -> float:
-    """The best aligned score of a first QF other than the last one (QF1 = QF2 is no double compression)."""
-    return max(s for q, s in scores.items() if q != qf2)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/BSDS500_trainval")
@@ -76,13 +71,12 @@ def main() -> None:
     for i, (f, qf2) in enumerate(zip(files, qf2s.tolist())):
         px = prepare(f, gray=i % 2 == 0, factor=FACTORS[(i // 2) % 2])  # once: the double below starts from them
         coefs = read_coefficients(encode(px, qf2))
-        scores, _ = dq._aligned_scores(dq._mode_data(coefs), dq.SIGMA)
-        aligned.append(best_other_than(scores, qf2))
+        aligned.append(dq._aligned_reading(dq._mode_data(coefs), dq.SIGMA, qf2).score)
         if i in dbl_idx:  # for information only: the thresholds come from the singles
             q1 = min(qf2 + int(qf1_gap[i]), 98)
             c2 = read_coefficients(encode(decode(encode(px, q1)), qf2))
-            sc, _ = dq._aligned_scores(dq._mode_data(c2), dq.SIGMA)
-            doubles.append((q1, qf2, best_other_than(sc, qf2), dq._pick_qf1(sc)))
+            r = dq._aligned_reading(dq._mode_data(c2), dq.SIGMA, qf2)
+            doubles.append((q1, qf2, r.score, r.qf1))
         if i in na_idx:
             luma = np.clip(np.round(dq.decoded_luma(coefs)), 0, 255)
             nonaligned.append(dq._nonaligned_scan(luma, qf2, coefs.qtables[0])[0])
@@ -105,7 +99,9 @@ def main() -> None:
         "data": "BSDS500 train+val (300), downscaled x1/2 or x1/1.25 (Lanczos; half each), single JPEG at "
                 f"QF2 ~ U{{{args.qf2_range[0]}..{args.qf2_range[1]}}}, gray and RGB 4:2:0 alternately, Pillow encoder",
         "qf2_range": list(args.qf2_range),
-        "score": "summed log-ratio (the double hypothesis unmixed) less the two largest mode terms, over sqrt(n)",
+        "score": ("summed log-ratio less the two largest mode terms, over sqrt(n), at the QF1 that one generalised "
+                  "Gaussian per hypothesis picks (QF1 = QF2 not a candidate): the smaller of its scores with one "
+                  "density and with scale mixtures"),
         "seed": SEED,
         "sigma": dq.SIGMA,
         "script": "scripts/calibrate_dq.py",
