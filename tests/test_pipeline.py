@@ -36,7 +36,7 @@ def test_demo_end_to_end(tmp_path):
     report = run_demo(tmp_path / "demo", device="cpu", progress=False)
     assert report == tmp_path / "demo" / "report" / "report.html"
     html = report.read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == 5  # every figure, none skipped
+    assert html.count('src="data:image/png;base64,') == 6  # every figure, none skipped (the DQ map: 128x128)
     double = read_results(tmp_path / "demo" / "results" / "double.parquet")
     assert set(double["method"]) == {"jpeg", "fbcnn", "fbcnn-d", "fbcnn-a"}
     assert double["weights_shipped"][double["method"] != "jpeg"].all()

@@ -5,7 +5,9 @@
 missing (no sidecar, no corpus) is kept with a note saying why, so the
 report says what it lacks instead of silently leaving it out.
 :func:`realworld_figures` does the same for a real-world sidecar
-(:func:`jpegbench.evaluate.realworld`).
+(:func:`jpegbench.evaluate.realworld`). One figure is not drawn from the
+results: the double-quantization map of a splice made for the report from a
+clean image of the corpus (:func:`_splice_example`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jpegbench.errors import InputError
@@ -96,6 +99,28 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
         "(blue mark: its QF); a dip on a shifted grid is the trace of an earlier compression (red frame and "
         "mark: the estimator's reading).", mse)
 
+    def dq():
+        sid = examples["meta"]["sample_id"] if examples is not None else None
+        x, source = _clean_from_corpus(df, corpus_dir, sid)
+        tile = _dq_tile(x.shape)
+        data, rect = _splice_example(x, tile)
+        return F.dq_map_figure(data, tile=tile, qf_first=_SPLICE_QF1, rect=rect,
+                               title=f"{source} ({x.shape[0]}x{x.shape[1]}): QF1 {_SPLICE_QF1}, a never-compressed "
+                               f"rectangle pasted (dashed), QF2 {_SPLICE_QF2}\n"
+                               f"P(double compressed) per {8 * tile}x{8 * tile} tile, QF1 given")
+
+    add("dq_map", "Localising a splice: the DCT double-quantization map",
+        f"A spliced image made for the report: the clean image behind the example sample, compressed at QF1 "
+        f"{_SPLICE_QF1} and decoded, a centred rectangle of the never-compressed image pasted back (dashed outline), "
+        f"then saved at QF2 {_SPLICE_QF2} on the same grid. A first compression finer than the last leaves no trace "
+        "in the MSE curves above; it shows in the histograms of the last grid's DCT coefficients "
+        f"(jpegbench.estimate.dq_map, Bianchi & Piva's per-tile posterior, given QF1 = {_SPLICE_QF1}). Red: the "
+        "tile's coefficients show the first quantization (double compressed); blue: they do not (the pasted "
+        "region); pale: flat tiles with no evidence either way. With QF1 > QF2 the evidence per tile is weak and "
+        "the map noisy, more so on small images. jpegbench estimate --dct runs the file-level test on JPEG files; "
+        "notebooks/03_dq_localisation.ipynb "
+        "shows detection and localisation step by step.", dq)
+
     def flex():
         if flex_file is None:
             raise _Skip("no flexibility data next to the results (it needs a model: `jpegbench demo` computes it; "
@@ -117,6 +142,14 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
     return out
 
 
+def _example_row(df: pd.DataFrame, manifest: pd.DataFrame, corpus: Path) -> pd.Series:
+    """The manifest row of the results' sample with the largest QF2 - QF1: the example when none is stored."""
+    known = manifest[manifest["sample_id"].isin(set(df["sample_id"]))]
+    if known.empty:
+        raise _Skip(f"the corpus {corpus} holds none of the results' samples")
+    return known.loc[(known["qf2"] - known["qf1"]).idxmax()]
+
+
 def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
     """MSE curves of the example sample, computed from the corpus (a second or so: no model)."""
     if corpus is None or not (corpus / "manifest.parquet").is_file():
@@ -126,11 +159,7 @@ def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
     from jpegbench.errors import ImageReadError, ImageTooLargeError
     from jpegbench.synth import read_manifest
 
-    manifest = read_manifest(corpus)
-    known = manifest[manifest["sample_id"].isin(set(df["sample_id"]))]
-    if known.empty:
-        raise _Skip(f"the corpus {corpus} holds none of the results' samples")
-    row = known.loc[(known["qf2"] - known["qf1"]).idxmax()]
+    row = _example_row(df, read_manifest(corpus), corpus)
     from jpegbench.estimate import estimate_qf
 
     try:
@@ -139,6 +168,66 @@ def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
         raise _Skip(f"cannot compute the MSE curves from the corpus: {exc}") from None
     result = estimate_qf(to_gray(pixels))
     return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
+
+
+#: The splice of the localisation figure: a first compression finer than the last (which the curves cannot see).
+_SPLICE_QF1, _SPLICE_QF2 = 90, 75
+_DQ_MIN, _DQ_MAX = 128, 512  # pixels: fewer tiles than 4x4 show nothing; 512 keeps the map at about a second
+
+
+def _clean_from_corpus(df: pd.DataFrame, corpus: Path | None, sample_id: str | None):
+    """The gray clean (hq) image of the example sample's source, cropped top-left to a multiple of 8.
+
+    The example sample is ``sample_id`` (the stored examples') or else the one the MSE curves figure picks.
+    Among the corpus's samples of the same source the largest hq image is read: a shifted sample's is a few
+    pixels smaller. Returns ``(pixels, source)``.
+    """
+    if corpus is None or not (corpus / "manifest.parquet").is_file():
+        raise _Skip("the splice is made from a clean image of the corpus, which is not available "
+                    "(pass corpus_dir / --corpus)")
+    from jpegbench.codec import read_image, to_gray
+    from jpegbench.errors import ImageReadError, ImageTooLargeError
+    from jpegbench.synth import read_manifest
+
+    manifest = read_manifest(corpus)
+    if sample_id is None or sample_id not in set(manifest["sample_id"]):
+        sample_id = str(_example_row(df, manifest, corpus)["sample_id"])
+    source = manifest.loc[manifest["sample_id"] == sample_id, "source"].iloc[0]
+    same = manifest[manifest["source"] == source]
+    row = same.loc[(same["height"].astype(int) * same["width"].astype(int)).idxmax()]
+    try:
+        x = to_gray(read_image(corpus / row["hq_path"]))
+    except (ImageReadError, ImageTooLargeError) as exc:
+        raise _Skip(f"cannot read the clean image of sample {sample_id} from the corpus: {exc}") from None
+    h, w = (min(n, _DQ_MAX) // 8 * 8 for n in x.shape)
+    if min(h, w) < _DQ_MIN:
+        raise _Skip(f"the clean image of sample {sample_id} is {x.shape[0]}x{x.shape[1]} pixels; the localisation "
+                    f"map needs at least {_DQ_MIN}x{_DQ_MIN}")
+    return x[:h, :w], str(source)
+
+
+def _dq_tile(shape: tuple[int, ...]) -> int:
+    """Tile size in blocks: 64x64 pixel tiles, or 32x32 below 256 pixels so that the map keeps 4x4 tiles."""
+    return 8 if min(shape[:2]) >= 256 else 4
+
+
+def _splice_example(x: np.ndarray, tile: int) -> tuple[bytes, tuple[int, int, int, int]]:
+    """JPEG bytes of ``x`` double compressed (QF1 90, QF2 75, aligned) with a centred never-compressed rectangle.
+
+    The rectangle is about a third of each side, on the map's tile edges (``8 * tile`` pixels), so that
+    whole tiles are pasted. Returns ``(data, (y, x, height, width))``; deterministic.
+    """
+    from jpegbench.codec import decode, encode
+
+    step = 8 * tile
+    h, w = x.shape
+    th, tw = -(-h // step), -(-w // step)  # tiles, a partial one at the edge included (as dq_map counts)
+    nh, nw = -(-th // 3), -(-tw // 3)
+    y0, x0 = (th - nh) // 2 * step, (tw - nw) // 2 * step
+    rect = (y0, x0, min(nh * step, h - y0), min(nw * step, w - x0))
+    spliced = decode(encode(x, _SPLICE_QF1)).copy()
+    spliced[y0:y0 + rect[2], x0:x0 + rect[3]] = x[y0:y0 + rect[2], x0:x0 + rect[3]]
+    return encode(spliced, _SPLICE_QF2), rect
 
 
 def _shift_text(df: pd.DataFrame, sample_id: str) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "psnr_gain_figure",
     "mse_curves_figure",
     "curves_from_arrays",
+    "dq_map_figure",
     "flexibility_figure",
     "crop_strip_figure",
     "realworld_figure",
@@ -211,6 +212,45 @@ def curves_from_arrays(mse: np.ndarray, qfs: Sequence[int], meta: Mapping[str, A
                                   verdict=est["verdict"], confidence=est["confidence"], qf_first=est.get("qf_first"),
                                   estimator=est.get("estimator", ""), curves=curves)
     return curves, result
+
+
+def dq_map_figure(
+    data: bytes,
+    *,
+    tile: int = 8,
+    qf_first: int | None = None,
+    rect: tuple[int, int, int, int] | None = None,
+    title: str | None = None,
+):
+    """A JPEG file's double-quantization map (:func:`jpegbench.estimate.plot_dq_map`), a known region outlined.
+
+    Parameters
+    ----------
+    data : bytes
+        The JPEG file.
+    tile : int
+        Tile size in 8x8 blocks (8: 64x64 pixel tiles).
+    qf_first : int, optional
+        First QF given to :func:`jpegbench.estimate.dq_map`; default: the file's own estimate.
+    rect : (y, x, height, width), optional
+        Pixels to outline (dashed, no fill), e.g. the true pasted region of a splice, so a reader can compare
+        it with the blue tiles.
+    title : str, optional
+    """
+    from matplotlib.patches import Rectangle
+
+    from jpegbench.estimate import plot_dq_map
+
+    fig = plot_dq_map(data, tile=tile, qf_first=qf_first, title=title)
+    fig.axes[0].title.set_fontsize(9)  # a report title runs two lines on a 6-inch figure
+    if rect is not None:
+        y, x, h, w = rect
+        ax = fig.axes[0]
+        # In the map's coordinates (tile edges at multiples of 8 * tile), so an aligned region lies on tile edges.
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="black", linewidth=2,
+                               linestyle="--", label="pasted region (truth)"))
+        ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    return fig
 
 
 def flexibility_figure(flex: pd.DataFrame):

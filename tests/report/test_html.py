@@ -133,7 +133,9 @@ def test_markdown_mirrors_html(built):
 def test_report_without_sidecars_skips_with_a_note(tmp_path, results):
     res = write_results(results[results["method"] == "jpeg"], tmp_path / "r.parquet", _meta(weights={}))
     html = build_report(res, tmp_path / "out").read_text(encoding="utf-8")
-    assert html.count("Figure skipped") == 4  # gain, MSE curves, flexibility, crop strip
+    assert html.count("Figure skipped") == 5  # gain, MSE curves, DQ map (both need the corpus), flexibility, crop strip
+    dq = html[html.index('<figure id="fig-dq-map">') :]
+    assert dq.index("Figure skipped: the splice is made from a clean image of the corpus") < dq.index("</figure>")
     assert "No model was run" in html
     assert "NOT the FBCNN authors" not in html
 
