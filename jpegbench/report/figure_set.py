@@ -105,7 +105,7 @@ def make_figures(df: pd.DataFrame, paths: list[Path], corpus_dir: Path | None, f
         tile = _dq_tile(x.shape)
         data, rect = _splice_example(x, tile)
         return F.dq_map_figure(data, tile=tile, qf_first=_SPLICE_QF1, rect=rect,
-                               title=f"{source} ({x.shape[0]}x{x.shape[1]}): QF1 {_SPLICE_QF1}, a never-compressed "
+                               title=f"{source} ({x.shape[0]}x{x.shape[1]})\nQF1 {_SPLICE_QF1}, never-compressed "
                                f"rectangle pasted (dashed), QF2 {_SPLICE_QF2}\n"
                                f"P(double compressed) per {8 * tile}x{8 * tile} tile, QF1 given")
 
