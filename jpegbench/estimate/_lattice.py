@@ -153,7 +153,7 @@ def model_weights(theta: np.ndarray) -> np.ndarray:
     log_scale, slope, spread = theta
     mu = log_scale - slope * _GROUP_LOG_RHO
     w = np.exp(-0.5 * ((_LOG_SCALES[None, :] - mu[:, None]) / spread) ** 2)
-    w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+    w /= np.maximum(np.add.reduce(w, axis=1, keepdims=True), 1e-300)
     out = np.empty(w.size + 1)
     np.divide(w.ravel(), 64.0, out=out[:-1])
     out[-1] = 1.0 / 64.0  # the DC nodes do not depend on the scale
@@ -169,6 +169,14 @@ def _model_log(matrix: np.ndarray, theta: np.ndarray, floor: float) -> np.ndarra
     return np.log(model_mse(matrix, theta) + floor)
 
 
+def _clip(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    # np.clip's values (no NaN here) without its Python wrappers: a fit calls it a thousand times.
+    return np.minimum(np.maximum(x, lower), upper)
+
+
+_max = np.maximum.reduce  # np.max without its Python wrapper
+
+
 def nelder_mead(
     fun: Callable[[np.ndarray], float], x0: Sequence[float], bounds: Sequence[tuple[float, float]], *,
     xatol: float, fatol: float, maxiter: int,
@@ -181,7 +189,7 @@ def nelder_mead(
     """
     lower = np.array([b[0] for b in bounds], dtype=np.float64)
     upper = np.array([b[1] for b in bounds], dtype=np.float64)
-    x0 = np.clip(np.asarray(x0, dtype=np.float64).ravel(), lower, upper)
+    x0 = _clip(np.asarray(x0, dtype=np.float64).ravel(), lower, upper)
     n = x0.size
     sim = np.empty((n + 1, n))
     sim[0] = x0
@@ -189,33 +197,33 @@ def nelder_mead(
         y = np.array(x0, copy=True)
         y[k] = 1.05 * y[k] if y[k] != 0 else 0.00025
         sim[k + 1] = y
-    sim = np.clip(np.where(sim > upper, 2 * upper - sim, sim), lower, upper)
+    sim = _clip(np.where(sim > upper, 2 * upper - sim, sim), lower, upper)
     fsim = np.array([fun(s) for s in sim])
-    ind = np.argsort(fsim)
-    sim, fsim = np.take(sim, ind, 0), np.take(fsim, ind, 0)
+    ind = fsim.argsort()
+    sim, fsim = sim[ind], fsim[ind]
     iterations = 1
     while iterations < maxiter:
-        if np.max(np.ravel(np.abs(sim[1:] - sim[0]))) <= xatol and np.max(np.abs(fsim[0] - fsim[1:])) <= fatol:
+        if _max(np.abs(sim[1:] - sim[0]), axis=None) <= xatol and _max(np.abs(fsim[0] - fsim[1:])) <= fatol:
             break
         xbar = np.add.reduce(sim[:-1], 0) / n
-        xr = np.clip(2 * xbar - sim[-1], lower, upper)
+        xr = _clip(2 * xbar - sim[-1], lower, upper)
         fxr = fun(xr)
         shrink = False
         if fxr < fsim[0]:
-            xe = np.clip(3 * xbar - 2 * sim[-1], lower, upper)
+            xe = _clip(3 * xbar - 2 * sim[-1], lower, upper)
             fxe = fun(xe)
             sim[-1], fsim[-1] = (xe, fxe) if fxe < fxr else (xr, fxr)
         elif fxr < fsim[-2]:
             sim[-1], fsim[-1] = xr, fxr
         elif fxr < fsim[-1]:
-            xc = np.clip(1.5 * xbar - 0.5 * sim[-1], lower, upper)
+            xc = _clip(1.5 * xbar - 0.5 * sim[-1], lower, upper)
             fxc = fun(xc)
             if fxc <= fxr:
                 sim[-1], fsim[-1] = xc, fxc
             else:
                 shrink = True
         else:
-            xcc = np.clip(0.5 * xbar + 0.5 * sim[-1], lower, upper)
+            xcc = _clip(0.5 * xbar + 0.5 * sim[-1], lower, upper)
             fxcc = fun(xcc)
             if fxcc < fsim[-1]:
                 sim[-1], fsim[-1] = xcc, fxcc
@@ -223,11 +231,11 @@ def nelder_mead(
                 shrink = True
         if shrink:
             for j in range(1, n + 1):
-                sim[j] = np.clip(sim[0] + 0.5 * (sim[j] - sim[0]), lower, upper)
+                sim[j] = _clip(sim[0] + 0.5 * (sim[j] - sim[0]), lower, upper)
                 fsim[j] = fun(sim[j])
         iterations += 1
-        ind = np.argsort(fsim)
-        sim, fsim = np.take(sim, ind, 0), np.take(fsim, ind, 0)
+        ind = fsim.argsort()
+        sim, fsim = sim[ind], fsim[ind]
     return sim[0], float(np.min(fsim))
 
 
@@ -236,7 +244,7 @@ def _fit_content(logs: np.ndarray, matrix: np.ndarray, fit: slice, floor: float)
     target = logs[fit]
 
     def cost(theta):
-        return float(np.sum((_model_log(matrix, theta, floor)[fit] - target) ** 2))
+        return float(np.add.reduce((_model_log(matrix, theta, floor)[fit] - target) ** 2))
 
     grid = [(a, b, c) for a in np.log([2.0, 8.0, 30.0, 120.0, 500.0]) for b in (1.0, 1.5, 2.0) for c in (0.5, 1.0)]
     start = min(grid, key=cost)
@@ -254,7 +262,7 @@ def _fit_mixture(logs, single, double, fit, floor, theta) -> tuple[np.ndarray, f
 
     def cost(p):
         sd = model_weights(p[:3]) @ both
-        return float(np.sum((np.log((1 - p[3]) * sd[:m] + p[3] * sd[m:] + floor) - target) ** 2))
+        return float(np.add.reduce((np.log((1 - p[3]) * sd[:m] + p[3] * sd[m:] + floor) - target) ** 2))
 
     fits = [nelder_mead(cost, np.r_[theta, a0], BOUNDS + ((0.0, 1.0),), xatol=1e-3, fatol=1e-7, maxiter=600)
             for a0 in (0.2, 0.8)]  # fmt: skip
