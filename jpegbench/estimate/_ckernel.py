@@ -19,7 +19,7 @@ import numpy as np
 
 from jpegbench.errors import InputError
 
-__all__ = ["KERNELS", "available", "c_model_matrix", "c_sse", "check_kernel", "load"]
+__all__ = ["KERNELS", "available", "c_model_matrix", "c_sse", "check_kernel", "configure", "lanes", "load"]
 
 _ENV = "JPEGBENCH_FAST_KERNEL"
 KERNELS = ("auto", "c", "torch")
@@ -31,9 +31,13 @@ def _library() -> ctypes.CDLL | None:
     if spec is None or not spec.origin or not spec.origin.endswith((".so", ".pyd", ".dylib")):
         return None
     try:
-        lib = ctypes.CDLL(spec.origin)
+        return configure(ctypes.CDLL(spec.origin))
     except OSError:
         return None
+
+
+def configure(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Declare the kernel's C signatures on a loaded build of ``_csse`` (the installed one, or another)."""
     fn = lib.jb_sse_curves
     fn.restype = ctypes.c_int
     p, i64 = ctypes.c_void_p, ctypes.c_int64
@@ -42,6 +46,9 @@ def _library() -> ctypes.CDLL | None:
         fn = lib.jb_model_matrix
         fn.restype = ctypes.c_int
         fn.argtypes = [p, p, p, i64, i64, p, i64, p, i64, p]
+    if hasattr(lib, "jb_lanes"):
+        lib.jb_lanes.restype = ctypes.c_int
+        lib.jb_lanes.argtypes = []
     return lib
 
 
@@ -69,6 +76,12 @@ def check_kernel(choice: str, what: str = "kernel") -> str:
     if choice not in KERNELS:
         raise InputError(f"{what} must be 'auto', 'c' or 'torch', got {choice!r}")
     return choice
+
+
+def lanes(lib: ctypes.CDLL | None = None) -> int | None:
+    """Blocks per group of the built kernel (setup.py chose it for the building CPU); ``None`` without one."""
+    lib = _library() if lib is None else lib
+    return int(lib.jb_lanes()) if lib is not None and hasattr(lib, "jb_lanes") else None
 
 
 def available() -> bool:

@@ -44,7 +44,15 @@
 #define JB_INLINE static inline __attribute__((always_inline))
 #endif
 
-#define LANES 32 /* blocks per group: wider groups share the per-QF bookkeeping (32 ran 2-4 % faster than 16; 8, 64 slower) */
+/* Blocks per group, set by setup.py from the building CPU (JB_LANES): wider groups share the per-QF
+ * bookkeeping, but a group's vectors must fit the registers. With AVX-512, 32 (two zmm per vector) ran
+ * 2-4 % faster than 16, 8 and 64 slower; with AVX2 only, 8 (one ymm) took 0.85 s for a 768 x 512 image's
+ * curves on one thread where 32 took 1.79 s, 16 1.94 s and 4 1.52 s. Every width gives the same sums. */
+#ifdef JB_LANES
+#define LANES JB_LANES
+#else
+#define LANES 32
+#endif
 #define SLAB 1024 /* blocks sorted together: bounded memory (0.5 MB, within a core's L2) for any image size */
 #define CONST_BITS 13
 #define PASS1_BITS 2
@@ -532,6 +540,9 @@ JB_EXACT int jb_model_matrix(const double *y, const double *y2, const double *am
     PyMem_RawFree(rows);
     return 0;
 }
+
+/* The group width this build was compiled with (setup.py's choice; reported by jpegbench.estimate._ckernel). */
+int jb_lanes(void) { return LANES; }
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_csse",
                                     "C kernel of the fast MSE-curve backend (called through ctypes).", -1, NULL};
