@@ -5,8 +5,8 @@ the fast backend uses its torch implementation (same curves, slower on CPU).
 
 The kernel's group width (blocks processed together, ``JB_LANES``) suits the
 vector registers of the CPU that builds it: 32 where it has AVX-512, else 8
-(on an AVX2-only CPU 8 computes the curves twice as fast as 32; see
-``_csse.c``). The sums are the same at every width. Set
+(on an AVX2-only CPU, emulated, 8 computed the curves twice as fast as
+32; see ``_csse.c`` and BENCHMARKS.md). The sums are the same at every width. Set
 ``JPEGBENCH_KERNEL_LANES`` (4, 8, 16, 32 or 64) to choose, e.g. when the
 build runs on another kind of CPU than the one that will use it.
 """

@@ -46,8 +46,9 @@
 
 /* Blocks per group, set by setup.py from the building CPU (JB_LANES): wider groups share the per-QF
  * bookkeeping, but a group's vectors must fit the registers. With AVX-512, 32 (two zmm per vector) ran
- * 2-4 % faster than 16, 8 and 64 slower; with AVX2 only, 8 (one ymm) took 0.85 s for a 768 x 512 image's
- * curves on one thread where 32 took 1.79 s, 16 1.94 s and 4 1.52 s. Every width gives the same sums. */
+ * 2-4 % faster than 16, 8 and 64 slower; with AVX2 only (emulated: a build without the avx512f clone,
+ * BENCHMARKS.md), 8 (one ymm) took 0.85 s for a 768 x 512 image's curves on one thread where 32 took
+ * 1.79 s, 16 1.94 s and 4 1.52 s. Every width gives the same sums. */
 #ifdef JB_LANES
 #define LANES JB_LANES
 #else

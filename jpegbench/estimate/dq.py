@@ -246,16 +246,26 @@ def _floor_log(p: np.ndarray, k: int) -> np.ndarray:
     return np.log((1 - _FLOOR) * p + _FLOOR / k)
 
 
-def _single_components(md: "_ModeData") -> np.ndarray:
+def _conditional(p: np.ndarray) -> np.ndarray:
+    """Rows of bin probabilities renormalised to sum 1 (over the non-zero bins they hold)."""
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+
+
+def _key(q1: int, sigma: float) -> tuple[int, float]:
+    """Cache key of a log-ratio table: the first step and the rounding noise."""
+    return int(q1), round(sigma, 6)
+
+
+def _single_components(md: _ModeData) -> np.ndarray:
     """``P0(k | k != 0)`` of every (shape, scale) of the grid, ``(G, K)`` over the non-zero bins."""
     q2, kmax = md.q2, md.kmax
     k = np.arange(-kmax, kmax + 1)
     k = k[k != 0]
-    p = _gg_cdf((k + 0.5) * q2, _GRID_SCALE * q2, _GRID_SHAPE) - _gg_cdf((k - 0.5) * q2, _GRID_SCALE * q2, _GRID_SHAPE)
-    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+    return _conditional(_gg_cdf((k + 0.5) * q2, _GRID_SCALE * q2, _GRID_SHAPE)
+                        - _gg_cdf((k - 0.5) * q2, _GRID_SCALE * q2, _GRID_SHAPE))
 
 
-def _double_components(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
+def _double_components(md: _ModeData, q1: int, sigma: float) -> np.ndarray:
     """``P1(k | k != 0)`` of every (shape, scale) of the grid for the first step ``q1``, ``(G, K)``."""
     from scipy.sparse import csr_matrix
     from scipy.special import ndtr
@@ -280,13 +290,12 @@ def _double_components(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
         cols_.append(kk[ok] + kmax)
         vals.append(w)
     trans = csr_matrix((np.concatenate(vals), (np.concatenate(rows_), np.concatenate(cols_))), shape=(len(m), len(k)))
-    p = np.asarray((trans.T @ g1.T).T)[:, nz]
-    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+    return _conditional(np.asarray((trans.T @ g1.T).T)[:, nz])
 
 
-def _fill_logratios(md: "_ModeData", q1s, sigma: float) -> None:
+def _fill_logratios(md: _ModeData, q1s, sigma: float) -> None:
     """Compute :func:`_mode_logratio` for every step of ``q1s`` not yet cached, the mixture fits batched."""
-    todo = sorted({int(q) for q in q1s} - {q for q, s in md.cache if s == round(sigma, 6)})
+    todo = sorted({int(q) for q in q1s if _key(q, sigma) not in md.cache})
     if not todo:
         return
     kmax = md.kmax
@@ -299,7 +308,7 @@ def _fill_logratios(md: "_ModeData", q1s, sigma: float) -> None:
     evidence = [q for q in todo if not (q <= 1 or (q < md.q2 and md.q2 % q == 0))]
     for q in set(todo) - set(evidence):
         # Every bin holds the same number of first-grid multiples: the two hypotheses coincide, no evidence.
-        md.cache[(q, round(sigma, 6))] = md.cache_one[(q, round(sigma, 6))] = np.zeros(2 * kmax + 1)
+        md.cache[_key(q, sigma)] = md.cache_one[_key(q, sigma)] = np.zeros(2 * kmax + 1)
     if not evidence:
         return
     comps = np.stack([_double_components(md, q, sigma) for q in evidence])
@@ -308,10 +317,10 @@ def _fill_logratios(md: "_ModeData", q1s, sigma: float) -> None:
     for q, row, row_one in zip(evidence, lp1, lp1_one):
         out, out_one = np.zeros(2 * kmax + 1), np.zeros(2 * kmax + 1)
         out[nz], out_one[nz] = row - md.null, row_one - md.null_one
-        md.cache[(q, round(sigma, 6))], md.cache_one[(q, round(sigma, 6))] = out, out_one
+        md.cache[_key(q, sigma)], md.cache_one[_key(q, sigma)] = out, out_one
 
 
-def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
+def _mode_logratio(md: _ModeData, q1: int, sigma: float) -> np.ndarray:
     """``log P1(k | k != 0) - log P0(k | k != 0)``, per ``k`` in ``-kmax..kmax`` (0 at ``k = 0``).
 
     A generalised likelihood ratio: under each hypothesis separately the
@@ -319,10 +328,9 @@ def _mode_logratio(md: "_ModeData", q1: int, sigma: float) -> np.ndarray:
     scale mixture of generalised Gaussians (:func:`_fit_mixtures`), so the
     density's own shape is not read as a lattice pattern.
     """
-    key = (int(q1), round(sigma, 6))
-    if key not in md.cache:
+    if _key(q1, sigma) not in md.cache:
         _fill_logratios(md, [q1], sigma)
-    return md.cache[key]
+    return md.cache[_key(q1, sigma)]
 
 
 @dataclass
@@ -400,7 +408,7 @@ def _aligned_reading(modes: list[_ModeData], sigma: float, qf_last: int) -> _Ali
 
     def score(cache: str, qf1: int) -> float:
         t1 = tables[qf1]
-        per = np.array([getattr(md, cache)[(int(t1[md.u, md.v]), round(sigma, 6))] @ md.counts for md in modes])
+        per = np.array([getattr(md, cache)[_key(t1[md.u, md.v], sigma)] @ md.counts for md in modes])
         top = np.sort(per)[::-1][:_TOP_MODES_LEFT_OUT].clip(min=0).sum()
         return float(per.sum() - top) / np.sqrt(max(n_nonzero, 1))
 

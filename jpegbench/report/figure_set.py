@@ -150,22 +150,29 @@ def _example_row(df: pd.DataFrame, manifest: pd.DataFrame, corpus: Path) -> pd.S
     return known.loc[(known["qf2"] - known["qf1"]).idxmax()]
 
 
+def _corpus_image(corpus: Path, rel_path: str, what: str):
+    """The corpus image at ``rel_path``; one it cannot read (e.g. over --max-pixels) skips the figure, not the report."""
+    from jpegbench.codec import read_image
+    from jpegbench.errors import ImageReadError, ImageTooLargeError
+
+    try:
+        return read_image(corpus / rel_path)
+    except (ImageReadError, ImageTooLargeError) as exc:
+        raise _Skip(f"cannot {what} from the corpus: {exc}") from None
+
+
 def _curves_from_corpus(df: pd.DataFrame, corpus: Path | None):
     """MSE curves of the example sample, computed from the corpus (a second or so: no model)."""
     if corpus is None or not (corpus / "manifest.parquet").is_file():
         raise _Skip("no MSE curves stored with the results, and the corpus is not available to compute them "
                     "(pass corpus_dir / --corpus)")
-    from jpegbench.codec import read_image, to_gray
-    from jpegbench.errors import ImageReadError, ImageTooLargeError
+    from jpegbench.codec import to_gray
     from jpegbench.synth import read_manifest
 
     row = _example_row(df, read_manifest(corpus), corpus)
     from jpegbench.estimate import estimate_qf
 
-    try:
-        pixels = read_image(corpus / row["lq_path"])
-    except (ImageReadError, ImageTooLargeError) as exc:  # e.g. over --max-pixels: the figure, not the report
-        raise _Skip(f"cannot compute the MSE curves from the corpus: {exc}") from None
+    pixels = _corpus_image(corpus, row["lq_path"], "compute the MSE curves")
     result = estimate_qf(to_gray(pixels))
     return result.curves, result, row["sample_id"], int(row["qf1"]), int(row["qf2"])
 
@@ -185,8 +192,7 @@ def _clean_from_corpus(df: pd.DataFrame, corpus: Path | None, sample_id: str | N
     if corpus is None or not (corpus / "manifest.parquet").is_file():
         raise _Skip("the splice is made from a clean image of the corpus, which is not available "
                     "(pass corpus_dir / --corpus)")
-    from jpegbench.codec import read_image, to_gray
-    from jpegbench.errors import ImageReadError, ImageTooLargeError
+    from jpegbench.codec import to_gray
     from jpegbench.synth import read_manifest
 
     manifest = read_manifest(corpus)
@@ -195,10 +201,7 @@ def _clean_from_corpus(df: pd.DataFrame, corpus: Path | None, sample_id: str | N
     source = manifest.loc[manifest["sample_id"] == sample_id, "source"].iloc[0]
     same = manifest[manifest["source"] == source]
     row = same.loc[(same["height"].astype(int) * same["width"].astype(int)).idxmax()]
-    try:
-        x = to_gray(read_image(corpus / row["hq_path"]))
-    except (ImageReadError, ImageTooLargeError) as exc:
-        raise _Skip(f"cannot read the clean image of sample {sample_id} from the corpus: {exc}") from None
+    x = to_gray(_corpus_image(corpus, row["hq_path"], f"read the clean image of sample {sample_id}"))
     h, w = (min(n, _DQ_MAX) // 8 * 8 for n in x.shape)
     if min(h, w) < _DQ_MIN:
         raise _Skip(f"the clean image of sample {sample_id} is {x.shape[0]}x{x.shape[1]} pixels; the localisation "

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from evaluate.conftest import write_corpus  # the evaluation tests' tiny-corpus builder (tests/ is on sys.path)
 
 from jpegbench.evaluate import software_versions, write_results
 from jpegbench.report import build_report
@@ -13,45 +12,19 @@ from jpegbench.report.figure_set import _dq_tile, _splice_example, make_figures
 
 from .conftest import make_image, make_results
 
-_RECIPE = """name = "dq-report"
-seed = 0
-color = "gray"
-
-[source]
-path = "sources"
-glob = "*.png"
-
-[[stages]]
-op = "jpeg"
-qf = [10, 50]
-
-[[stages]]
-op = "shift"
-shift = [4, 4]
-
-[[stages]]
-op = "jpeg"
-qf = [10, 50]
-"""
-
 
 @pytest.fixture(scope="module")
 def corpus_results(tmp_path_factory):
     """A one-image corpus (136x136 source: hq images 132x132 after the shift) and results naming its samples."""
-    from jpegbench.codec import write_png
-    from jpegbench.synth import load_recipe, read_manifest, synthesize
+    from jpegbench.synth import read_manifest
 
-    root = tmp_path_factory.mktemp("dqcorpus")
-    (root / "sources").mkdir()
-    write_png(root / "sources" / "img0.png", make_image(136, 136, seed=1))
-    (root / "r.toml").write_text(_RECIPE)
-    synthesize(load_recipe(root / "r.toml"), root / "corpus", progress=False)
-    ids = list(read_manifest(root / "corpus")["sample_id"])
+    corpus = write_corpus(tmp_path_factory.mktemp("dqcorpus"), n_images=1, size=136)
+    ids = list(read_manifest(corpus)["sample_id"])
     df = make_results()
     # The results' first double samples become the corpus's, so that the figures find them there.
     firsts = [s for s in df.loc[df["qf2"] >= 0, "sample_id"].unique()][: len(ids)]
     df["sample_id"] = df["sample_id"].replace(dict(zip(firsts, ids)))
-    return Path(root / "corpus"), df
+    return corpus, df
 
 
 def _by_name(figures):
@@ -80,16 +53,12 @@ def test_dq_map_without_a_corpus_is_kept_with_a_note(corpus_results, tmp_path):
 
 def test_dq_map_of_a_too_small_image_is_kept_with_a_note(tmp_path):
     # The tiny corpus's 72x72 images give fewer than 4x4 tiles: skipped, saying why.
-    from jpegbench.codec import write_png
-    from jpegbench.synth import load_recipe, read_manifest, synthesize
+    from jpegbench.synth import read_manifest
 
-    (tmp_path / "sources").mkdir()
-    write_png(tmp_path / "sources" / "img0.png", make_image(72, 72))
-    (tmp_path / "r.toml").write_text(_RECIPE)
-    synthesize(load_recipe(tmp_path / "r.toml"), tmp_path / "corpus", progress=False)
+    corpus = write_corpus(tmp_path, n_images=1, size=72)
     df = make_results()
-    df.loc[df["sample_id"] == "s0000", "sample_id"] = read_manifest(tmp_path / "corpus")["sample_id"].iloc[0]
-    dq = _by_name(make_figures(df, [tmp_path / "r.parquet"], tmp_path / "corpus", tmp_path / "figures"))["dq_map"]
+    df.loc[df["sample_id"] == "s0000", "sample_id"] = read_manifest(corpus)["sample_id"].iloc[0]
+    dq = _by_name(make_figures(df, [tmp_path / "r.parquet"], corpus, tmp_path / "figures"))["dq_map"]
     assert dq.png is None and "at least 128x128" in dq.note and "68x68" in dq.note
 
 
@@ -126,8 +95,8 @@ def test_splice_is_deterministic_and_aligned_to_the_tiles():
 
 def test_dq_map_is_lower_inside_the_pasted_rectangle():
     # The fixture images are too small and flat for a per-tile reading at QF1 90 > QF2 75 (inside and outside
-    # both near 0.5); scikit-image's camera at 512x512 is not. Measured with Pillow's libjpeg-turbo: mean 0.46
-    # over the 3x3 pasted tiles, 0.74 over the 55 others (qf_first given, as in the report).
+    # both near 0.5); scikit-image's camera at 512x512 is not. Measured with Pillow's libjpeg-turbo: mean 0.13
+    # over the 3x3 pasted tiles, 0.71 over the 55 others (qf_first given, as in the report).
     from skimage import data as skdata
 
     from jpegbench.estimate import dq_map
