@@ -272,3 +272,37 @@ def test_accepts_read_coefficients(camera):
     assert a.score_aligned == b.score_aligned
     with pytest.raises(InputError, match="sigma"):
         detect_double_quantization(data, sigma=0)
+
+
+# ---------------------------------------------------------------- the figures the module and BENCHMARKS.md state
+@pytest.mark.shared
+def test_the_stated_false_alarms_and_their_cures(shared_dir):
+    # dq.py and BENCHMARKS.md explain the two density models and the non-aligned mode rule with these files
+    # (256 x 320 top-left crops, the combination benchmark's); the figures they give, to their printed digits.
+    from skimage import data
+
+    from jpegbench.codec import read_image
+    from jpegbench.estimate.dq import SIGMA, _aligned_reading, _mode_data, _nonaligned_scan, decoded_luma
+
+    def reading(x, qf):
+        return _aligned_reading(_mode_data(read_coefficients(encode(np.ascontiguousarray(x[:256, :320]), qf))),
+                                SIGMA, qf)  # fmt: skip
+
+    parrots = reading(read_image(shared_dir / "data" / "LIVE1_gray" / "parrots.png", color="gray"), 90)
+    assert round(parrots.scores_one[94], 2) == 0.50 and round(parrots.scores[94], 2) == -0.40
+    assert parrots.score < dq_thresholds()["aligned"]
+    astronaut = reading(data.astronaut(), 60)  # RGB, 4:2:0: the detector reads the luma
+    assert round(astronaut.scores[95], 3) == 0.027 and round(astronaut.scores_one[95], 4) == 0.0005
+    assert astronaut.score < dq_thresholds()["aligned"]
+    cemetry = read_coefficients(encode(np.ascontiguousarray(read_image(shared_dir / "data" / "LIVE1_color" /
+                                                                       "cemetry.png")[:256, :320]), 90))  # fmt: skip
+    luma = np.clip(np.round(decoded_luma(cemetry)), 0, 255)
+    stat = _nonaligned_scan(luma, 90, cemetry.qtables[0])[0]
+    assert round(stat, 1) == 4.6 and stat < dq_thresholds()["nonaligned"]
+
+
+def test_the_calibration_figures_benchmarks_md_states():
+    # BENCHMARKS.md (issue 19): thresholds and the calibration's BSDS500 doubles, as scripts/calibrate_dq.py wrote them.
+    th = dq_thresholds()
+    assert (th["aligned"], round(th["nonaligned"], 2)) == (0.0059, 7.57)
+    assert (th["bsds_aligned_double_detected"], th["bsds_aligned_double_qf1_within_5"]) == (0.73, 0.97)
